@@ -1,0 +1,4 @@
+"""Geometry core: PyTorch3D-named ops (knn_points, chamfer_distance, ...) and mesh/voxel tools."""
+# --- ops (knn, chamfer, fps, ball query, sampling, ico sphere, mesh losses, cubify) ---
+
+# --- meshes and volumes (io, mesh_contains, voxels, binvox, marching cubes / MISE) ---
