@@ -1,4 +1,5 @@
 """Geometry core: PyTorch3D-named ops (knn_points, chamfer_distance, ...) and mesh/voxel tools."""
 # --- ops (knn, chamfer, fps, ball query, sampling, ico sphere, mesh losses, cubify) ---
+from modules.geometry.knn import knn_search_numpy  # noqa: F401
 
 # --- meshes and volumes (io, mesh_contains, voxels, binvox, marching cubes / MISE) ---
