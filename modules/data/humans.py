@@ -1,0 +1,72 @@
+"""DFAUST-style human sequences in the layout Neural Parts trains on: read and write.
+
+Layout under ROOT:
+    d-faust_splits.csv                           header "id,split"; id = '<sequence>/<frame>'
+    <sequence>/mesh_seq/NNNNN.off                per-frame watertight mesh
+    <sequence>/surface_points_seq/NNNNN.npz      points (N,3), normals (N,3) float16, labels (N,) int16
+                                                 (global part ids 50.. of modules.data.categories)
+    <sequence>/points_seq/NNNNN.npz              points (N,3) float16 uniform in the padded box,
+                                                 occupancies np.packbits(bool (N,))
+    <sequence>/renderings-downsampled/NNNNN.png  224x224 RGB render from a fixed camera
+    <sequence>/renderings-downsampled/camera.npz world_mat (3,4), camera_mat (3,3)
+"""
+import csv
+import os
+
+import numpy as np
+
+from modules.data.npz import check_array, load_npz, save_npz
+from modules.data.onet import read_points_npz, write_points_npz  # same packed-occupancy file
+from modules.utils import ShapeLabError, atomic_write, require_file
+
+__all__ = ["read_surface_points", "write_surface_points", "read_points_npz", "write_points_npz",
+           "read_splits_csv", "write_splits_csv", "frame_paths"]
+
+
+def frame_paths(root, sequence, frame):
+    name = f"{int(frame):05d}"
+    base = os.path.join(root, sequence)
+    return dict(mesh=os.path.join(base, "mesh_seq", name + ".off"),
+                surface=os.path.join(base, "surface_points_seq", name + ".npz"),
+                points=os.path.join(base, "points_seq", name + ".npz"),
+                render=os.path.join(base, "renderings-downsampled", name + ".png"),
+                camera=os.path.join(base, "renderings-downsampled", "camera.npz"))
+
+
+def read_surface_points(path):
+    """(points float32 (N,3), normals float32 (N,3), labels int64 (N,))."""
+    d = load_npz(path, ["points", "normals", "labels"], "surface points")
+    points = check_array(d["points"], (None, 3), path, "points").astype(np.float32)
+    normals = check_array(d["normals"], (len(points), 3), path, "normals").astype(np.float32)
+    labels = check_array(d["labels"], (len(points),), path, "labels").astype(np.int64)
+    return points, normals, labels
+
+
+def write_surface_points(path, points, normals, labels):
+    save_npz(path, points=np.asarray(points, np.float16), normals=np.asarray(normals, np.float16),
+             labels=np.asarray(labels, np.int16))
+
+
+def read_splits_csv(path):
+    """{split: [(sequence, frame int), ...]}."""
+    path = require_file(os.fspath(path), "human splits csv")
+    out = {}
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames is None or not {"id", "split"} <= set(reader.fieldnames):
+            raise ShapeLabError(f"{path}: expected a header with columns 'id,split', got {reader.fieldnames}")
+        for lineno, row in enumerate(reader, 2):
+            seq, _, frame = row["id"].rpartition("/")
+            if not seq or not frame.isdigit():
+                raise ShapeLabError(f"{path}:{lineno}: id {row['id']!r} is not '<sequence>/<frame number>'")
+            out.setdefault(row["split"], []).append((seq, int(frame)))
+    return out
+
+
+def write_splits_csv(path, rows):
+    """rows: [(sequence, frame, split), ...]."""
+    with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["id", "split"])
+        for seq, frame, split in rows:
+            w.writerow([f"{seq}/{int(frame):05d}", split])

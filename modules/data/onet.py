@@ -1,0 +1,125 @@
+"""Occupancy Networks (ONet / ConvONet) dataset files: read and write.
+
+Layout under ROOT:
+    metadata.yaml                          {synset: {id: synset, name: category}}
+    <synset>/{train,val,test}.lst          one model id per line
+    <synset>/<id>/pointcloud.npz           points (N,3), normals (N,3) float16, loc (3,), scale ()
+    <synset>/<id>/points.npz               points (N,3) float16 uniform in the padded box,
+                                           occupancies np.packbits(bool (N,)), loc, scale
+    <synset>/<id>/model.off                the watertight mesh
+    <synset>/<id>/img_choy2016/NNN.jpg     views; cameras.npz: world_mat_i (3,4), camera_mat_i (3,3)
+"""
+import os
+
+import numpy as np
+import yaml
+
+from modules.data.npz import check_array, load_npz, save_npz
+from modules.utils import ShapeLabError, atomic_write, require_file
+
+SPLITS = ("train", "val", "test")
+
+
+def read_pointcloud_npz(path):
+    """(points float32 (N,3), normals float32 (N,3)) of a `pointcloud.npz`."""
+    d = load_npz(path, ["points", "normals"], "ONet pointcloud.npz")
+    points = check_array(d["points"], (None, 3), path, "points").astype(np.float32)
+    normals = check_array(d["normals"], (len(points), 3), path, "normals").astype(np.float32)
+    return points, normals
+
+
+def write_pointcloud_npz(path, points, normals, loc=(0, 0, 0), scale=1.0):
+    save_npz(path, points=np.asarray(points, np.float16), normals=np.asarray(normals, np.float16),
+             loc=np.asarray(loc, np.float32), scale=np.float32(scale))
+
+
+def read_points_npz(path):
+    """(points float32 (N,3), occupancies bool (N,)) of a `points.npz`; packed or plain occupancies."""
+    d = load_npz(path, ["points", "occupancies"], "ONet points.npz")
+    points = check_array(d["points"], (None, 3), path, "points").astype(np.float32)
+    occ = np.asarray(d["occupancies"])
+    n = len(points)
+    if occ.dtype == np.uint8 and occ.ndim == 1 and len(occ) == (n + 7) // 8 and n != len(occ):
+        occ = np.unpackbits(occ)[:n]
+    elif occ.shape != (n,):
+        raise ShapeLabError(f"{path}: field 'occupancies' must be np.packbits of {n} booleans "
+                            f"({(n + 7) // 8} bytes) or {n} values, got dtype {occ.dtype} shape {occ.shape}")
+    return points, occ.astype(bool)
+
+
+def write_points_npz(path, points, occupancies, loc=(0, 0, 0), scale=1.0):
+    occ = np.asarray(occupancies, dtype=bool)
+    save_npz(path, points=np.asarray(points, np.float16), occupancies=np.packbits(occ),
+             loc=np.asarray(loc, np.float32), scale=np.float32(scale))
+
+
+def read_cameras_npz(path, num_views=None):
+    """[(world_mat (3,4), camera_mat (3,3)), ...] in view order from `img_choy2016/cameras.npz`."""
+    path = os.fspath(path)
+    require_file(path, "ONet cameras.npz")
+    try:
+        with np.load(path) as data:
+            keys = set(data.files)
+            n = len([k for k in keys if k.startswith("world_mat_")])
+            if num_views is not None and n != num_views:
+                raise ShapeLabError(f"{path}: expected {num_views} world_mat_i entries, found {n}")
+            out = []
+            for i in range(n):
+                for k in (f"world_mat_{i}", f"camera_mat_{i}"):
+                    if k not in keys:
+                        raise ShapeLabError(f"{path}: field '{k}' missing")
+                out.append((check_array(data[f"world_mat_{i}"], (3, 4), path, f"world_mat_{i}").astype(np.float32),
+                            check_array(data[f"camera_mat_{i}"], (3, 3), path, f"camera_mat_{i}").astype(np.float32)))
+            return out
+    except ShapeLabError:
+        raise
+    except Exception as err:
+        raise ShapeLabError(f"{path}: not a readable cameras.npz ({type(err).__name__}: {err})") from err
+
+
+def write_cameras_npz(path, world_mats, camera_mats):
+    arrays = {}
+    for i, (w, c) in enumerate(zip(world_mats, camera_mats)):
+        arrays[f"world_mat_{i}"] = np.asarray(w, np.float32)[:3, :4]
+        arrays[f"camera_mat_{i}"] = np.asarray(c, np.float32)[:3, :3]
+    save_npz(path, **arrays)
+
+
+def read_lst(path):
+    """Model ids of a `.lst` split file (blank lines ignored)."""
+    path = require_file(os.fspath(path), "ONet split list")
+    with open(path) as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def write_lst(path, ids):
+    with atomic_write(path) as tmp, open(tmp, "w") as f:
+        f.write("\n".join(ids) + ("\n" if ids else ""))
+
+
+def read_split(root, split, synsets=None):
+    """[(synset, id), ...] of a split over the synset folders (all with a `<split>.lst` by default)."""
+    if split not in SPLITS:
+        raise ShapeLabError(f"split must be one of {SPLITS}, got {split!r}")
+    if synsets is None:
+        require_file(root, "ONet dataset folder")
+        synsets = sorted(d for d in os.listdir(root) if os.path.isfile(os.path.join(root, d, f"{split}.lst")))
+        if not synsets:
+            raise ShapeLabError(f"{root}: no <synset>/{split}.lst files found")
+    return [(s, i) for s in synsets for i in read_lst(os.path.join(root, s, f"{split}.lst"))]
+
+
+def read_metadata(root):
+    path = require_file(os.path.join(root, "metadata.yaml"), "ONet metadata.yaml")
+    with open(path) as f:
+        meta = yaml.safe_load(f)
+    if not isinstance(meta, dict):
+        raise ShapeLabError(f"{path}: expected a mapping synset -> {{id, name}}")
+    return meta
+
+
+def write_metadata(root, synset_names):
+    """synset_names: {synset: name}."""
+    meta = {s: {"id": s, "name": n} for s, n in sorted(synset_names.items())}
+    with atomic_write(os.path.join(root, "metadata.yaml")) as tmp, open(tmp, "w") as f:
+        yaml.safe_dump(meta, f, sort_keys=True)
