@@ -1,0 +1,62 @@
+"""Point-cloud pictures (y-up shapes shown upright, equal aspect)."""
+import numpy as np
+
+from modules.utils import ShapeLabError
+from modules.vis.colors import part_colors
+from modules.vis.figures import (bounds_of, figure_to_array, new_figure, save_figure, setup_3d_axes,
+                                 to_numpy, to_plot_coords)
+
+DEFAULT_POINT_COLOR = (0.27, 0.51, 0.71)
+
+
+def resolve_point_colors(colors, n, name="colors"):
+    """None -> one default colour; (N,) integer ids -> part_colors; (3,) or (N,3)/(N,4) RGB(A) in [0,1]."""
+    if colors is None:
+        return np.tile(np.asarray(DEFAULT_POINT_COLOR), (n, 1))
+    c = colors.detach().cpu().numpy() if hasattr(colors, "detach") else np.asarray(colors)
+    if c.ndim == 1 and c.shape[0] == n and np.issubdtype(c.dtype, np.integer) and n not in (3, 4):
+        return part_colors(c)
+    c = c.astype(np.float64)
+    if c.ndim == 1 and c.shape[0] in (3, 4):
+        return np.tile(c, (n, 1))
+    if c.ndim == 2 and c.shape[0] == n and c.shape[1] in (3, 4):
+        if c.max(initial=0) > 1.0:  # uint8-style colours
+            c = c / 255.0
+        return np.clip(c, 0, 1)
+    raise ShapeLabError(f"{name}: expected None, (N,) integer part ids, (3,) or (N,3) RGB with N={n}, "
+                        f"got shape {c.shape}")
+
+
+def default_point_size(n):
+    """Marker area that keeps 1k-100k point clouds readable at ~400 px."""
+    return float(np.clip(6000.0 / max(n, 1), 0.5, 20.0))
+
+
+def draw_point_cloud(ax, points, colors=None, point_size=None, elev=20, azim=-60, title=None, bounds=None):
+    """Scatter (N,3) world points on a 3-D matplotlib axis (y up)."""
+    p = to_numpy(points, "points", (3,))
+    c = resolve_point_colors(colors, len(p))
+    q = to_plot_coords(p)
+    s = default_point_size(len(p)) if point_size is None else point_size
+    ax.scatter(q[:, 0], q[:, 1], q[:, 2], c=c, s=s, linewidths=0, depthshade=True)
+    setup_3d_axes(ax, bounds if bounds is not None else bounds_of([p]), elev, azim, title)
+
+
+def point_cloud_figure(points, colors=None, title=None, elev=20, azim=-60, point_size=None,
+                       figsize=(4, 4), dpi=100):
+    fig = new_figure(figsize, dpi)
+    ax = fig.add_axes([0, 0, 1, 0.93 if title else 1], projection="3d")
+    draw_point_cloud(ax, points, colors, point_size, elev, azim, title)
+    return fig
+
+
+def point_cloud_image(points, colors=None, title=None, elev=20, azim=-60, point_size=None,
+                      figsize=(4, 4), dpi=100):
+    """(H, W, 3) uint8 picture of a point cloud, H = figsize[1]*dpi, W = figsize[0]*dpi."""
+    return figure_to_array(point_cloud_figure(points, colors, title, elev, azim, point_size, figsize, dpi))
+
+
+def save_point_cloud_png(path, points, colors=None, title=None, elev=20, azim=-60, point_size=None,
+                         figsize=(4, 4), dpi=100):
+    """Write a PNG of an (N,3) point cloud; colors: None, (N,) part ids, (3,) or (N,3) RGB in [0,1]."""
+    return save_figure(point_cloud_figure(points, colors, title, elev, azim, point_size, figsize, dpi), path)
