@@ -1,0 +1,6 @@
+"""Gradient attribution on point clouds (see modules/attribution/pointcloud.py)."""
+from modules.attribution.pointcloud import (METHODS, AttributionResult, ClassScoreTarget, PartScoreTarget,
+                                            PointScoreTarget, attribute, class_score_target, eval_mode,
+                                            grad_cam, guided_backprop, guided_backprop_features, guided_relus,
+                                            hirescam, integrated_gradients, part_score_target, point_score_target,
+                                            resolve_layer)
