@@ -20,6 +20,7 @@ from modules.utils import ShapeLabError
 # Modules whose import registers builders. A new family adds its module here.
 FAMILY_MODULES = [
     "modules.engine.toy",
+    "modules.models.pointnet", "modules.data.pointcloud_datasets", "modules.losses.pointnet",
 ]
 
 

@@ -1,0 +1,132 @@
+"""Torch datasets over ShapeNet-Part files (real or the synthetic data in the same layout) for
+PointNet part segmentation and shape classification. Files are read with modules.data.shapenet_part.
+
+Each item is a cloud resampled to `num_points`, normalised to the unit sphere (centroid, max
+radius 1, as PVCNN/PointNet), and in training optionally rotated about the up (y) axis and
+jittered with clipped Gaussian noise (the seed's classifier augmentation).
+
+Samples:
+    seg: {"inputs": (3+16, N) float32 xyz + one-hot, "labels": (N,) int64 global part ids,
+          "category": () int64 one-hot index 0-15}
+    cls: {"points": (3, N) float32, "label": () int64 class index, "category": () int64}
+"""
+import os
+import sys
+
+import numpy as np
+import torch
+
+from modules.data import categories as cats
+from modules.data import shapenet_part
+from modules.models.pointnet import NUM_SHAPES, normalize_unit_sphere
+from modules.registry import DATASETS
+from modules.utils import ShapeLabError
+
+
+def rotation_about_y(angle):
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]], dtype=np.float32)
+
+
+class ShapeNetPartDataset(torch.utils.data.Dataset):
+    """ShapeNet-Part split as a dataset for `task` 'seg' or 'cls'.
+
+    categories: names (or synsets) to keep, [] = all 16 ShapeNet-Part categories present. For
+    'cls' the class index is the position in `categories` when given, else the 16-way index.
+    Shapes of categories outside the 16 (the synthetic `human`) are skipped with a note; a shape
+    whose files are missing or malformed is reported on stderr and skipped.
+    """
+
+    def __init__(self, root, split="train", task="seg", num_points=2048, categories=(), rotate=False,
+                 jitter_sigma=0.0, jitter_clip=0.05, augment=None, seed=0):
+        if task not in ("seg", "cls"):
+            raise ShapeLabError(f"shapenet_part dataset: task must be 'seg' or 'cls', got {task!r}")
+        if not os.path.isdir(root):
+            raise ShapeLabError(f"ShapeNet-Part root not found: {root} (generate the synthetic data with "
+                                f"`python preprocess.py synth --out data/synth`, or point data.root at the real "
+                                f"shapenetcore_partanno_segmentation_benchmark_v0)")
+        self.root, self.split, self.task = root, split, task
+        self.num_points = int(num_points)
+        self.augment = (split == "train") if augment is None else bool(augment)
+        self.rotate, self.jitter_sigma, self.jitter_clip = bool(rotate), float(jitter_sigma), float(jitter_clip)
+        self.seed = int(seed)
+        wanted = [cats.category_name(c) for c in categories] if categories else None
+        if wanted:
+            for name in wanted:
+                cats.category_index(name)       # only the 16 ShapeNet-Part categories can be used
+        self.class_names = wanted if wanted else list(cats.CATEGORIES)
+        self.items, skipped_other = [], 0
+        for synset, shape_id in shapenet_part.read_split(root, split):
+            try:
+                name = cats.category_name(synset)
+            except ShapeLabError:
+                print(f"warning: {root} split {split}: unknown synset {synset} ({shape_id}) skipped", file=sys.stderr)
+                continue
+            if name not in cats.CATEGORIES:
+                skipped_other += 1
+                continue
+            if wanted and name not in wanted:
+                continue
+            try:
+                shape = shapenet_part.read_shape(root, synset, shape_id)
+            except (ShapeLabError, OSError, ValueError) as err:
+                print(f"warning: skipping corrupt shape {synset}/{shape_id}: {err}", file=sys.stderr)
+                continue
+            if len(shape["points"]) == 0:
+                print(f"warning: skipping empty shape {synset}/{shape_id}", file=sys.stderr)
+                continue
+            self.items.append((shape["points"].astype(np.float32), shape["labels"].astype(np.int64), name, shape_id))
+        if skipped_other:
+            print(f"note: {root} split {split}: {skipped_other} shapes of non-ShapeNet-Part categories not used",
+                  file=sys.stderr)
+        if not self.items:
+            raise ShapeLabError(f"{root}: split '{split}' has no usable shapes"
+                                + (f" of categories {', '.join(wanted)}" if wanted else ""))
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, index):
+        points, labels, name, _ = self.items[index]
+        if self.augment:
+            rng = np.random.default_rng()
+        else:       # evaluation: the same subsample every time
+            rng = np.random.default_rng((self.seed, index))
+        n = len(points)
+        choice = rng.choice(n, self.num_points, replace=n < self.num_points)
+        pts = normalize_unit_sphere(points[choice])
+        if self.augment and self.rotate:
+            pts = pts @ rotation_about_y(rng.uniform(0, 2 * np.pi)).T
+        if self.augment and self.jitter_sigma > 0:
+            pts = pts + np.clip(self.jitter_sigma * rng.standard_normal(pts.shape), -self.jitter_clip, self.jitter_clip)
+        pts = torch.from_numpy(np.ascontiguousarray(pts, dtype=np.float32)).t()
+        cat_index = cats.CATEGORIES.index(name)
+        if self.task == "seg":
+            one_hot = torch.zeros(NUM_SHAPES, self.num_points)
+            one_hot[cat_index] = 1.0
+            return {"inputs": torch.cat([pts, one_hot], dim=0), "labels": torch.from_numpy(labels[choice]),
+                    "category": torch.tensor(cat_index)}
+        return {"points": pts, "label": torch.tensor(self.class_names.index(name)),
+                "category": torch.tensor(cat_index)}
+
+
+DATASET_DEFAULTS = {
+    "root": "data/synth/shapenet_part",
+    "task": "seg",                  # seg | cls
+    "num_points": 2048,
+    "categories": [],               # [] = all 16; e.g. [airplane, car, chair, lamp, table]
+    "rotate": False,                # random rotation about y (training split only)
+    "jitter_sigma": 0.0,            # Gaussian jitter (training split only); the seed used 0.02
+    "jitter_clip": 0.05,
+    "train_split": "train",
+    "val_split": "val",
+    "test_split": "test",
+}
+
+
+@DATASETS.register("shapenet_part", defaults=DATASET_DEFAULTS)
+def build_shapenet_part(cfg, split):
+    split_name = {"train": cfg["train_split"], "val": cfg["val_split"], "test": cfg["test_split"]}.get(split, split)
+    return ShapeNetPartDataset(cfg["root"], split_name, task=cfg["task"], num_points=cfg["num_points"],
+                               categories=cfg["categories"], rotate=cfg["rotate"], jitter_sigma=cfg["jitter_sigma"],
+                               jitter_clip=cfg["jitter_clip"], augment=(split == "train"))
