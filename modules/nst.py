@@ -1,0 +1,553 @@
+"""Geometric neural style transfer on point coordinates with a frozen PointNet part segmenter.
+
+The optimised variable is the (N, 3) coordinate tensor of the "current" cloud, started from the
+content cloud (or noise). Each iteration runs the frozen segmenter (eval mode) on it and
+minimises
+
+    content_weight * sum_l MSE(F_l(current), F_l(content))          l in content_layers
+  + style_weight   * sum_l S(F_l(current)[moving], F_l(style)[style part])   l in style_layers
+  + score_weight   * score loss      (part-specific runs)
+  + attr_weight    * attribution loss (mode hirescam)
+
+with Adam, where F_l is the segmenter's `feature_l` (layers 0-5: 64, 128, 128, 512, 2048, 2048
+channels) and S the per-channel mean/std statistics loss (`style_loss: stats`, the original's
+StatsLoss) or the Gram loss (`style_loss: gram`), see modules/losses/style.py.
+
+Modes:
+- `vanilla`: the losses above on all points (or on the moving part when part_specific).
+- `gbp`: the style features of both clouds are multiplied by their Guided-Backprop masks
+  1[activation > 0 and guided gradient > 0] for the part score (content part on the current
+  cloud, style part on the style cloud). One extra guided backward pass per iteration.
+- `hirescam`: target features are weighted per point by the HiResCAM maps of the content part
+  (content cloud) and the style part (style cloud), and an attribution loss pulls the current
+  cloud's HiResCAM map towards both (double backward: two backward passes per iteration).
+
+Part-specific transfer (`part_specific: true`): only the points whose part (file labels when the
+cloud has them, else the segmenter's prediction) is in `mask_class_list` move; all others are
+the very same tensor values in the very same order in every iteration (exact zero displacement).
+"""
+import copy
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from modules.data import categories
+from modules.geometry.io import load_point_cloud, load_seg, save_point_cloud
+from modules.losses.style import STYLE_LOSSES, content_loss
+from modules.utils import ShapeLabError, atomic_write
+
+LAYER_CHANNELS = (64, 128, 128, 512, 2048, 2048)
+NUM_LAYERS = len(LAYER_CHANNELS)
+MODES = ("vanilla", "gbp", "hirescam")
+
+# Every key run_nst.py accepts (config file, --flag or key=value). Types are checked against these.
+NST_DEFAULTS = {
+    "content_shape": None,          # .pts (+ ../points_label/<id>.seg) / .xyz / .ply / .npz
+    "content_category": "chair",
+    "style_shape": None,
+    "style_category": "table",
+    "pretrained": None,             # checkpoint of PointNetPartSeg; None: random weights (testing only)
+    "width_multiplier": 1.0,        # must match the checkpoint; < 1 only for tests
+    "output_dir": "logs/nst",
+    "exp_suffix": "",               # sub-folder of output_dir for this run
+    "num_iters": 500,
+    "save_every": 100,              # .ply snapshot every this many iterations (0: only the final one)
+    "num_points": 2048,             # points sampled from each cloud (with replacement if the file has fewer)
+    "step_size": 0.01,              # Adam learning rate on the coordinates
+    "content_weight": 1.0,
+    "style_weight": 15.0,
+    "content_layers": [0, 1, 2, 3, 4],
+    "style_layers": [3, 4],
+    "style_loss": "stats",          # stats (per-channel mean/std, the original) | gram
+    "init": "content",              # content | noise (the original's randn_noise)
+    "noise_std": 0.5,               # std of the noise initialisation (clouds are unit-sphere normalised)
+    "mode": "vanilla",              # vanilla | gbp | hirescam
+    "part_specific": False,
+    "mask_class_list": [],          # global part ids of the content cloud that move (part_specific)
+    "content_part_class": None,     # content part id for the score/GBP/HiResCAM targets
+    "style_part_class": None,       # style part id whose style is transferred
+    "score_weight": 10.0,           # part-specific: weight of the style-part score loss (original: 10, hard-coded)
+    "attr_weight": 10.0,            # hirescam: weight of the attribution loss
+    "attr_layer": 7,                # hirescam: attributed layer id (model.attribution_layers(); 7 as the original)
+    "part_labels": "auto",          # auto (file labels if present, else predicted) | predicted
+    "seed": 0,
+    "device": "cpu",
+    "sweep": None,                  # {key: name, values: [...]}: one run per value, sub-folders <key>_<i>
+}
+
+
+# ---------------------------------------------------------------- config
+
+def check_config(cfg, source="config"):
+    """Fill defaults, check key names, types and ranges; returns a new dict."""
+    out = copy.deepcopy(NST_DEFAULTS)
+    for key, value in cfg.items():
+        if key not in NST_DEFAULTS:
+            import difflib
+            close = difflib.get_close_matches(key, list(NST_DEFAULTS), n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise ShapeLabError(f"{source}: unknown key '{key}'{hint}; valid keys: {', '.join(NST_DEFAULTS)}")
+        out[key] = value
+    if isinstance(out["attr_layer"], bool) or not isinstance(out["attr_layer"], int) or not 0 <= out["attr_layer"] <= 8:
+        raise ShapeLabError(f"{source}: 'attr_layer' must be a layer id 0-8 (0-5 features, 6-8 the head's "
+                            f"256/256/128 layers), got {out['attr_layer']!r}")
+    for key in ("num_iters", "save_every", "num_points", "seed"):
+        if not isinstance(out[key], int) or isinstance(out[key], bool) or out[key] < 0:
+            raise ShapeLabError(f"{source}: '{key}' must be a non-negative integer, got {out[key]!r}")
+    if out["num_points"] < 16:
+        raise ShapeLabError(f"{source}: 'num_points' must be at least 16, got {out['num_points']}")
+    for key in ("step_size", "content_weight", "style_weight", "score_weight", "attr_weight",
+                "noise_std", "width_multiplier"):
+        try:
+            out[key] = float(out[key])
+        except (TypeError, ValueError):
+            raise ShapeLabError(f"{source}: '{key}' must be a number, got {out[key]!r}") from None
+    for key in ("content_layers", "style_layers"):
+        layers = out[key]
+        if isinstance(layers, int):
+            layers = [layers]
+        if not isinstance(layers, (list, tuple)):
+            raise ShapeLabError(f"{source}: '{key}' must be a list of layer ids 0-5, got {layers!r}")
+        for layer in layers:
+            if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < NUM_LAYERS:
+                raise ShapeLabError(f"{source}: '{key}' has layer id {layer!r}; valid layer ids are 0-5 "
+                                    f"(channels {', '.join(map(str, LAYER_CHANNELS))})")
+        out[key] = list(layers)
+    for key, choices in (("style_loss", tuple(STYLE_LOSSES)), ("init", ("content", "noise")),
+                         ("mode", MODES), ("part_labels", ("auto", "predicted"))):
+        if out[key] not in choices:
+            raise ShapeLabError(f"{source}: '{key}' must be one of {', '.join(choices)}, got {out[key]!r}")
+    for key in ("content_shape", "style_shape"):
+        if not out[key]:
+            raise ShapeLabError(f"{source}: '{key}' is required (a .pts/.xyz/.ply/.npz point cloud)")
+    out["content_category"] = categories.category_name(out["content_category"])
+    out["style_category"] = categories.category_name(out["style_category"])
+    categories.category_index(out["content_category"])
+    categories.category_index(out["style_category"])
+    if os.path.abspath(out["content_shape"]) == os.path.abspath(out["style_shape"]):
+        raise ShapeLabError(f"{source}: content_shape and style_shape are the same file ({out['content_shape']}); "
+                            "style transfer needs two different shapes")
+    if isinstance(out["mask_class_list"], int):
+        out["mask_class_list"] = [out["mask_class_list"]]
+    if out["part_specific"] and not out["mask_class_list"]:
+        if out["content_part_class"] is None:
+            raise ShapeLabError(f"{source}: part_specific needs mask_class_list (content part ids that move)")
+        out["mask_class_list"] = [out["content_part_class"]]
+    for pid in out["mask_class_list"]:
+        categories.check_part_id(out["content_category"], pid)
+    needs_parts = out["part_specific"] or out["mode"] in ("gbp", "hirescam")
+    if needs_parts:
+        for key, cat in (("content_part_class", "content_category"), ("style_part_class", "style_category")):
+            if out[key] is None:
+                raise ShapeLabError(f"{source}: '{key}' is required with part_specific or mode {out['mode']}; "
+                                    f"valid ids for {out[cat]}: {_part_list(out[cat])}")
+            categories.check_part_id(out[cat], out[key])
+    return out
+
+
+def _part_list(category):
+    return ", ".join(f"{i} ({n})" for i, n in categories.part_table(category).items())
+
+
+# ---------------------------------------------------------------- data and model
+
+def find_seg_file(path):
+    """ShapeNet-Part layout: <synset>/points/<id>.pts -> <synset>/points_label/<id>.seg (None if absent)."""
+    folder, name = os.path.split(os.path.abspath(path))
+    stem = os.path.splitext(name)[0]
+    for candidate in (os.path.join(os.path.dirname(folder), "points_label", stem + ".seg"),
+                      os.path.join(folder, stem + ".seg")):
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def to_global_labels(labels, category, path):
+    """File labels -> global part ids: .seg files hold local labels 1..k; global ids pass through."""
+    ids = categories.part_ids(category)
+    labels = np.asarray(labels, dtype=np.int64)
+    if np.all(np.isin(labels, ids)) and not np.all(np.isin(labels, np.arange(1, len(ids) + 1))):
+        return labels
+    if np.all((labels >= 1) & (labels <= len(ids))):
+        return labels - 1 + ids[0]
+    if np.all(np.isin(labels, ids)):
+        return labels
+    raise ShapeLabError(f"{path}: labels {sorted(set(labels.tolist()))[:10]} are neither local labels 1..{len(ids)} "
+                        f"nor global part ids of '{category}' ({_part_list(category)})")
+
+
+def load_shape(path, category, num_points, rng):
+    """Read a cloud (+ labels from the file or a ShapeNet-Part .seg), normalise to the unit sphere,
+    sample `num_points` (without replacement when the file has enough points).
+
+    Returns dict(points (N,3) float32 tensor, labels (N,) int64 tensor or None, path).
+    """
+    from modules.models.pointnet import normalize_unit_sphere
+    cloud = load_point_cloud(path)
+    points, labels = cloud["points"], cloud["labels"]
+    if labels is None:
+        seg = find_seg_file(path)
+        if seg is not None:
+            labels = load_seg(seg)
+            if len(labels) != len(points):
+                raise ShapeLabError(f"{seg}: {len(labels)} labels for {len(points)} points in {path}")
+    if labels is not None:
+        labels = to_global_labels(labels, category, path)
+    replace = len(points) < num_points
+    idx = rng.choice(len(points), num_points, replace=replace)
+    pts = normalize_unit_sphere(torch.from_numpy(points[idx]).float()[None])[0]
+    return dict(points=pts.contiguous(), labels=None if labels is None else torch.from_numpy(labels[idx]), path=path)
+
+
+def load_segmenter(pretrained=None, width_multiplier=1.0, device="cpu"):
+    """Frozen PointNetPartSeg in eval mode; weights from `pretrained` (random when None)."""
+    from modules.models import pointnet
+    model = pointnet.PointNetPartSeg(width_multiplier=width_multiplier)
+    if pretrained:
+        pointnet.load_pretrained(model, pretrained)
+    model.to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def run_segmenter(model, points, category):
+    """points (N,3) -> ({layer id: (1, C, N) features}, scores (1, 50, N))."""
+    from modules.models.pointnet import make_input
+    cat = torch.tensor([categories.category_index(category)], device=points.device)
+    scores = model(make_input(points[None], cat))
+    feats = {int(k.rsplit("_", 1)[1]): v for k, v in model.features.items()}
+    return feats, scores
+
+
+# ---------------------------------------------------------------- attribution pieces
+
+def part_target(category, part_id):
+    """The attribution target of modules.attribution: mean score of `part_id` over the points the
+    segmenter predicts as that part (argmax over the category's parts; all points if none)."""
+    from modules.attribution import part_score_target
+    return part_score_target(part_id, candidate_parts=categories.part_ids(category))
+
+
+def gbp_feature_masks(model, points, category, part_id, layers):
+    """Guided-Backprop feature masks {layer: (1, C, N) 0/1}, detached, from one guided backward pass
+    (modules.attribution.guided_backprop_features): 1[feature > 0 and guided gradient > 0] for layers
+    0-4; the global feature (layer 5) is not masked, as in the original."""
+    from modules.attribution import guided_backprop_features
+    from modules.models.pointnet import make_input
+    inputs = make_input(points.detach()[None], [categories.category_index(category)])
+    _, masks = guided_backprop_features(model, inputs, part_target(category, part_id))
+    out = dict(enumerate(masks))
+    return {l: out[l] if l in out else torch.ones(()) for l in layers}
+
+
+def hirescam_map(model, points, category, part_id, layer_id, create_graph=False):
+    """HiResCAM (Draelos & Carin 2020) per point, the definition of modules.attribution.hirescam
+    (sum over channels of gradient x activation at `model.attribution_layers()[layer_id]`, target
+    `part_target`), in one backward pass. Unlike the Captum version it can keep the graph
+    (create_graph=True), so the (N,) map is differentiable w.r.t. `points` for the attribution loss.
+    Returns (map (N,), features {layer: (1,C,N)}, scores (1,50,N)).
+    """
+    from modules.attribution import resolve_layer
+    target = part_target(category, part_id)
+    layer = resolve_layer(model, layer_id)
+    store = {}
+    handle = layer.register_forward_hook(lambda mod, inp, out: store.__setitem__("act", out))
+    try:
+        with torch.enable_grad():
+            x = points if points.requires_grad else points.detach().requires_grad_(True)
+            feats, scores = run_segmenter(model, x, category)
+            value = target.value(scores, target.prepare(scores.detach())).sum()
+            act = store["act"]
+            grad = torch.autograd.grad(value, act, create_graph=create_graph)[0]
+            cam = (grad * act).sum(dim=1)[0]
+    finally:
+        handle.remove()
+    return cam, feats, scores
+
+
+def unit_normalise(m, eps=1e-8):
+    """Scale a map so its largest |value| is 1 (the original's norm_unit divided by the max)."""
+    return m / (m.abs().max() + eps)
+
+
+# ---------------------------------------------------------------- the optimisation
+
+class StyleTransfer:
+    """One style-transfer run: holds the targets, the optimised coordinates and the loss."""
+
+    def __init__(self, cfg, model, content, style):
+        self.cfg = cfg
+        self.model = model
+        self.content = content
+        self.style = style
+        device = content["points"].device
+        ccat, scat = cfg["content_category"], cfg["style_category"]
+        with torch.no_grad():
+            self.content_feats, self.content_scores = run_segmenter(model, content["points"], ccat)
+            self.style_feats, self.style_scores = run_segmenter(model, style["points"], scat)
+        self.content_labels = self._labels(content, self.content_scores, ccat)
+        self.style_labels = self._labels(style, self.style_scores, scat)
+        n = content["points"].shape[0]
+        # which content points move
+        if cfg["part_specific"]:
+            self.moving = torch.isin(self.content_labels, torch.tensor(cfg["mask_class_list"], device=device))
+            if not self.moving.any():
+                raise ShapeLabError(self._empty_part_message(content, self.content_labels, ccat,
+                                                             cfg["mask_class_list"], "mask_class_list"))
+        else:
+            self.moving = torch.ones(n, dtype=torch.bool, device=device)
+        # which style points carry the style
+        if cfg["style_part_class"] is not None and (cfg["part_specific"] or cfg["mode"] != "vanilla"):
+            self.style_part = self.style_labels == cfg["style_part_class"]
+            if not self.style_part.any():
+                raise ShapeLabError(self._empty_part_message(style, self.style_labels, scat,
+                                                             [cfg["style_part_class"]], "style_part_class"))
+        else:
+            self.style_part = None
+        # fixed points: a constant tensor; moving points: the parameter
+        self.fixed_points = content["points"].detach().clone()
+        self.moving_index = self.moving.nonzero()[:, 0]
+        init = self.fixed_points[self.moving_index].clone()
+        if cfg["init"] == "noise":
+            gen = torch.Generator().manual_seed(cfg["seed"])
+            init = (torch.randn(init.shape, generator=gen) * cfg["noise_std"]).to(device)
+        self.param = torch.nn.Parameter(init)
+        self.optimizer = torch.optim.Adam([self.param], lr=cfg["step_size"])
+        self.style_fn = STYLE_LOSSES[cfg["style_loss"]]
+        self._prepare_attribution_targets()
+
+    @staticmethod
+    def _labels(shape, scores, category):
+        """File labels when present (part_labels auto), else the segmenter's prediction restricted to the category."""
+        if shape["labels"] is not None:
+            return shape["labels"].to(scores.device)
+        ids = torch.tensor(categories.part_ids(category), device=scores.device)
+        return ids[scores[0, ids].argmax(0)]
+
+    def _empty_part_message(self, shape, labels, category, wanted, key):
+        present = {int(i): int(c) for i, c in zip(*torch.unique(labels, return_counts=True))}
+        names = categories.part_table(category)
+        have = ", ".join(f"{i} ({names.get(i, '?')}): {c} points" for i, c in present.items())
+        source = "file labels" if shape["labels"] is not None else "segmenter prediction"
+        return (f"{shape['path']}: {key} {wanted} selects no points of this {category} ({source}); "
+                f"parts present: {have}")
+
+    def current_points(self):
+        """(N,3): fixed points untouched and in their original order, moving points from the parameter."""
+        if bool(self.moving.all()):
+            return self.param
+        return self.fixed_points.index_put((self.moving_index,), self.param)
+
+    def _prepare_attribution_targets(self):
+        cfg = self.cfg
+        self.style_masks = self.content_cams = None
+        if cfg["mode"] == "gbp":
+            self.style_masks = gbp_feature_masks(self.model, self.style["points"], cfg["style_category"],
+                                                 cfg["style_part_class"], cfg["style_layers"])
+        elif cfg["mode"] == "hirescam":
+            content_cam = hirescam_map(self.model, self.content["points"], cfg["content_category"],
+                                       cfg["content_part_class"], cfg["attr_layer"])[0]
+            style_cam = hirescam_map(self.model, self.style["points"], cfg["style_category"],
+                                     cfg["style_part_class"], cfg["attr_layer"])[0]
+            self.content_cam = unit_normalise(content_cam.detach())
+            self.style_cam = unit_normalise(style_cam.detach())
+            # targets weighted per point by their (non-negative) attribution maps, as in the original
+            cw = self.content_cam.clamp(min=0)[None, None]
+            sw = self.style_cam.clamp(min=0)[None, None]
+            self.content_feats = {l: f * cw for l, f in self.content_feats.items()}
+            self.style_feats = {l: f * sw for l, f in self.style_feats.items()}
+
+    def losses(self, points):
+        """All loss terms at `points` (N,3) as a dict of scalar tensors, 'total' included."""
+        cfg = self.cfg
+        ccat = cfg["content_category"]
+        out = {}
+        cam = None
+        if cfg["mode"] == "hirescam":
+            cam, feats, scores = hirescam_map(self.model, points, ccat, cfg["content_part_class"],
+                                              cfg["attr_layer"], create_graph=True)
+        else:
+            feats, scores = run_segmenter(self.model, points, ccat)
+        total = points.new_zeros(())
+        if cfg["content_weight"] > 0 and cfg["content_layers"]:
+            out["content"] = sum(content_loss(feats[l], self.content_feats[l]) for l in cfg["content_layers"])
+            total = total + cfg["content_weight"] * out["content"]
+        if cfg["style_weight"] > 0 and cfg["style_layers"]:
+            cur = {l: feats[l] for l in cfg["style_layers"]}
+            sty = {l: self.style_feats[l] for l in cfg["style_layers"]}
+            if cfg["mode"] == "gbp":
+                masks = gbp_feature_masks(self.model, points, ccat, cfg["content_part_class"], cfg["style_layers"])
+                cur = {l: cur[l] * masks[l] for l in cur}
+                sty = {l: sty[l] * self.style_masks[l] for l in sty}
+            moving = None if bool(self.moving.all()) else self.moving
+            out["style"] = sum(self.style_fn(cur[l], sty[l], moving, self.style_part) for l in cfg["style_layers"])
+            total = total + cfg["style_weight"] * out["style"]
+        if cfg["part_specific"] and cfg["score_weight"] > 0:
+            # moved points should score like the style part scores on the style cloud
+            sp = cfg["style_part_class"]
+            target = self.style_scores[0, sp, self.style_part].mean()
+            out["score"] = F.mse_loss(scores[0, sp, self.moving], target.expand(int(self.moving.sum())))
+            total = total + cfg["score_weight"] * out["score"]
+        if cam is not None and cfg["attr_weight"] > 0:
+            cam = unit_normalise(cam)
+            # order-free comparison with the style map (different shapes: 1-D Wasserstein of sorted
+            # values), point-wise with the content map (same points, same order)
+            n = min(cam.numel(), self.style_cam.numel())
+            style_sorted = torch.sort(self.style_cam)[0]
+            cur_sorted = torch.sort(cam)[0]
+            if cam.numel() != self.style_cam.numel():
+                q = torch.linspace(0, 1, n, device=cam.device)
+                cur_sorted = torch.quantile(cur_sorted, q)
+                style_sorted = torch.quantile(style_sorted, q)
+            out["attribution"] = F.mse_loss(cur_sorted, style_sorted) + F.mse_loss(cam, self.content_cam)
+            total = total + cfg["attr_weight"] * out["attribution"]
+        out["total"] = total
+        return out, scores
+
+    def step(self):
+        self.optimizer.zero_grad(set_to_none=True)
+        points = self.current_points()
+        losses, scores = self.losses(points)
+        losses["total"].backward()
+        self.optimizer.step()
+        return {k: float(v.detach()) for k, v in losses.items()}, scores.detach()
+
+    def predicted_parts(self, points=None):
+        points = self.current_points() if points is None else points
+        with torch.no_grad():
+            _, scores = run_segmenter(self.model, points.detach(), self.cfg["content_category"])
+        ids = torch.tensor(categories.part_ids(self.cfg["content_category"]), device=scores.device)
+        return ids[scores[0, ids].argmax(0)], scores
+
+
+# ---------------------------------------------------------------- outputs
+
+def save_snapshot(path, points, part_ids):
+    """Coloured (by part) .ply with a `label` property; atomic."""
+    from modules.vis import part_colors
+    labels = part_ids.cpu().numpy()
+    save_point_cloud(path, points.detach().cpu().numpy(), colors=part_colors(labels), labels=labels)
+
+
+def run_style_transfer(cfg, model=None, callback=None, progress=True):
+    """Run one style transfer described by `cfg` (see NST_DEFAULTS). Returns a result dict:
+    points (N,3), initial_points, moving (N,) bool, losses (list of per-iteration dicts), out_dir.
+
+    `callback(iteration, transfer, losses)` is called after every iteration. A KeyboardInterrupt
+    (Ctrl-C, or raised by the callback) writes `stylization_interrupted.ply` atomically and re-raises.
+    """
+    cfg = check_config(cfg)
+    torch.manual_seed(cfg["seed"])
+    rng = np.random.default_rng(cfg["seed"])
+    device = torch.device(cfg["device"])
+    if model is None:
+        model = load_segmenter(cfg["pretrained"], cfg["width_multiplier"], device)
+    content = load_shape(cfg["content_shape"], cfg["content_category"], cfg["num_points"], rng)
+    style = load_shape(cfg["style_shape"], cfg["style_category"], cfg["num_points"], rng)
+    for shape in (content, style):
+        shape["points"] = shape["points"].to(device)
+    transfer = StyleTransfer(cfg, model, content, style)
+    out_dir = os.path.join(cfg["output_dir"], cfg["exp_suffix"]) if cfg["exp_suffix"] else cfg["output_dir"]
+    os.makedirs(out_dir, exist_ok=True)
+    _save_yaml(cfg, os.path.join(out_dir, "config.yaml"))
+    from torch.utils.tensorboard import SummaryWriter
+    writer = SummaryWriter(log_dir=os.path.join(out_dir, "summary"))
+    initial = transfer.current_points().detach().clone()
+    parts0, _ = transfer.predicted_parts(initial)
+    save_snapshot(os.path.join(out_dir, "stylization_it00000.ply"), initial, parts0)
+    frames = [(0, initial.cpu().numpy(), parts0.cpu().numpy())]
+    history = []
+    iterator = range(1, cfg["num_iters"] + 1)
+    if progress:
+        from tqdm import tqdm
+        iterator = tqdm(iterator, desc="nst", leave=False)
+    try:
+        for it in iterator:
+            losses, _ = transfer.step()
+            history.append(losses)
+            for name, value in losses.items():
+                writer.add_scalar(f"loss/{name}", value, it)
+            if progress:
+                iterator.set_postfix(total=f"{losses['total']:.4g}")
+            if cfg["save_every"] and it % cfg["save_every"] == 0 and it != cfg["num_iters"]:
+                pts = transfer.current_points().detach()
+                parts, _ = transfer.predicted_parts(pts)
+                save_snapshot(os.path.join(out_dir, f"stylization_it{it:05d}.ply"), pts, parts)
+                frames.append((it, pts.cpu().numpy(), parts.cpu().numpy()))
+            if callback is not None:
+                callback(it, transfer, losses)
+    except KeyboardInterrupt:
+        pts = transfer.current_points().detach()
+        parts, _ = transfer.predicted_parts(pts)
+        save_snapshot(os.path.join(out_dir, "stylization_interrupted.ply"), pts, parts)
+        writer.close()
+        raise
+    final = transfer.current_points().detach()
+    parts, _ = transfer.predicted_parts(final)
+    save_snapshot(os.path.join(out_dir, "stylization_final.ply"), final, parts)
+    save_point_cloud(os.path.join(out_dir, "stylization_final.xyz"), final.cpu().numpy())
+    frames.append((cfg["num_iters"], final.cpu().numpy(), parts.cpu().numpy()))
+    writer.close()
+    _save_pictures(out_dir, content, style, transfer, frames)
+    return dict(points=final, initial_points=initial, moving=transfer.moving, losses=history,
+                out_dir=out_dir, transfer=transfer)
+
+
+def _save_yaml(cfg, path):
+    import yaml
+    with atomic_write(path) as tmp:
+        with open(tmp, "w") as f:
+            yaml.safe_dump(cfg, f, sort_keys=False)
+
+
+def _save_pictures(out_dir, content, style, transfer, frames):
+    """panel.png: content / style / result coloured by part; progress.gif: the snapshots."""
+    from modules import vis
+    style_parts = transfer.style_labels.cpu().numpy()
+    content_parts = transfer.content_labels.cpu().numpy()
+    it, pts, parts = frames[-1]
+    vis.save_panels_png(os.path.join(out_dir, "panel.png"), [
+        dict(points=content["points"].cpu().numpy(), colors=content_parts, title="content"),
+        dict(points=style["points"].cpu().numpy(), colors=style_parts, title="style"),
+        dict(points=pts, colors=parts, title=f"result (it {it})")])
+    vis.save_gif(os.path.join(out_dir, "progress.gif"),
+                 [vis.point_cloud_image(p, c, title=f"it {i}", figsize=(3, 3)) for i, p, c in frames])
+
+
+# ---------------------------------------------------------------- config files and sweeps
+
+def load_nst_config(path, flag_values=None, overrides=()):
+    """configs/nst/*.yaml (may `inherit:` another file) <- `key=value` overrides <- --flag values."""
+    from modules.config import _load_chain, apply_overrides
+    cfg = _load_chain(path) if path else {}
+    cfg = apply_overrides(cfg, overrides)
+    for key, value in (flag_values or {}).items():
+        if value is not None:
+            cfg[key] = value
+    return check_config(cfg, source=path or "run_nst.py")
+
+
+def run_sweep(cfg, model=None, progress=True):
+    """One run per value of cfg['sweep'] = {key: K, values: [...]} (sub-folders K_0, K_1, ...), or a
+    single run without a sweep. Returns the list of results."""
+    cfg = check_config(cfg)
+    sweep = cfg.pop("sweep")
+    if not sweep:
+        return [run_style_transfer(cfg, model, progress=progress)]
+    if not isinstance(sweep, dict) or set(sweep) != {"key", "values"} or not isinstance(sweep["values"], list):
+        raise ShapeLabError(f"sweep must be {{key: <config key>, values: [...]}}, got {sweep!r}")
+    if sweep["key"] not in NST_DEFAULTS or sweep["key"] == "sweep":
+        raise ShapeLabError(f"sweep key '{sweep['key']}' is not a config key; valid: {', '.join(NST_DEFAULTS)}")
+    results = []
+    base_suffix = cfg["exp_suffix"]
+    for i, value in enumerate(sweep["values"]):
+        run_cfg = dict(cfg, **{sweep["key"]: value})
+        run_cfg["exp_suffix"] = os.path.join(base_suffix, f"{sweep['key']}_{i}") if base_suffix else f"{sweep['key']}_{i}"
+        run_cfg = check_config(run_cfg, source=f"sweep {sweep['key']}={value!r}")
+        if model is None:
+            model = load_segmenter(run_cfg["pretrained"], run_cfg["width_multiplier"], torch.device(run_cfg["device"]))
+        results.append(run_style_transfer(run_cfg, model, progress=progress))
+    return results

@@ -1,0 +1,68 @@
+"""Geometric neural style transfer between point clouds with a frozen PointNet part segmenter.
+
+    python run_nst.py -cfg configs/nst/3_part_masking.yaml
+    python run_nst.py -cfg configs/nst/4_gbp.yaml --num_iters 200 --output_dir logs/gbp
+    python run_nst.py -cfg configs/nst/defaults.yaml --content_shape a.pts --style_shape b.pts style_weight=30
+
+Every config key is also a --flag (flags override the file, key=value overrides too). The seed's
+spellings work as aliases: --pretrained_enc, --randn_noise, --part_id_c, --part_id_s, --layers,
+--layers_exp_suffix. Outputs in output_dir[/exp_suffix]: stylization_it*.ply (coloured by
+predicted part), stylization_final.ply/.xyz, panel.png, progress.gif, summary/ (TensorBoard).
+"""
+import argparse
+import sys
+
+from modules.nst import NST_DEFAULTS, load_nst_config, run_sweep
+from modules.utils import cli_main
+
+LIST_KEYS = ("content_layers", "style_layers", "mask_class_list")
+ALIASES = {"pretrained": ["--pretrained_enc"], "content_part_class": ["--part_id_c"],
+           "style_part_class": ["--part_id_s"], "exp_suffix": ["--layers_exp_suffix"]}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-cfg", "--cfg", dest="cfg", default="configs/nst/defaults.yaml", help="YAML config")
+    for key, default in NST_DEFAULTS.items():
+        if key == "sweep":
+            continue
+        names = [f"--{key}"] + ALIASES.get(key, [])
+        if key in LIST_KEYS:
+            p.add_argument(*names, dest=key, type=int, nargs="*", default=None, help=f"(default {default})")
+        elif isinstance(default, bool):
+            p.add_argument(*names, dest=key, action=argparse.BooleanOptionalAction, default=None,
+                           help=f"(default {default})")
+        elif isinstance(default, (int, float)) and key != "content_part_class":
+            p.add_argument(*names, dest=key, type=type(default), default=None, help=f"(default {default})")
+        elif key in ("content_part_class", "style_part_class"):
+            p.add_argument(*names, dest=key, type=int, default=None, help=f"(default {default})")
+        else:
+            p.add_argument(*names, dest=key, default=None, help=f"(default {default})")
+    p.add_argument("--randn_noise", action="store_true", help="start from noise (same as --init noise)")
+    p.add_argument("--layers", type=int, nargs="*", default=None,
+                   help="seed spelling: use these layers as both content_layers and style_layers")
+    p.add_argument("overrides", nargs="*", help="key=value overrides (YAML values, e.g. style_layers=[3,4])")
+    return p.parse_args(argv)
+
+
+@cli_main
+def main(argv=None):
+    args = parse_args(argv)
+    flags = {key: getattr(args, key) for key in NST_DEFAULTS if key != "sweep"}
+    if args.randn_noise:
+        flags["init"] = "noise"
+    if args.layers is not None:
+        flags["content_layers"] = flags["style_layers"] = args.layers
+    cfg = load_nst_config(args.cfg, flags, args.overrides)
+    try:
+        results = run_sweep(cfg)
+    except KeyboardInterrupt:
+        print("interrupted: the current cloud is in stylization_interrupted.ply", file=sys.stderr)
+        sys.exit(130)
+    for r in results:
+        losses = r["losses"][-1] if r["losses"] else {}
+        print(f"{r['out_dir']}: " + ", ".join(f"{k}={v:.4g}" for k, v in losses.items()))
+
+
+if __name__ == "__main__":
+    main()
