@@ -40,10 +40,10 @@ def deep_merge(base, update):
 
 
 def _load_chain(path, seen=()):
+    data = _read_yaml(path)
     path = os.path.abspath(path)
     if path in seen:
         raise ShapeLabError(f"config {path}: circular inherit")
-    data = _read_yaml(path)
     parent = data.pop("inherit", None)
     if parent is None:
         return data

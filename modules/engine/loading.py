@@ -1,0 +1,101 @@
+"""Deterministic, resumable, rank-aware batching.
+
+Every global batch k of epoch e is `perm_e[k*B:(k+1)*B]` with `perm_e` a permutation seeded by
+(seed, e); under torchrun rank r takes the r-th equal slice of it. Each sample is drawn with its
+own seed, so augmentation noise is the same whether the batch is split over ranks or not, and a
+resumed run can skip the batches it already did without loading them.
+"""
+import random
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
+from torch.utils.data._utils.collate import default_collate
+
+from modules.utils import ShapeLabError
+
+
+def sample_seed(seed, epoch, index):
+    return (seed * 1_000_003 + epoch * 100_003 + index) % (2**31 - 1)
+
+
+class GlobalBatchSampler(Sampler):
+    """Yields lists of (index, sample_seed) for this rank's share of each global batch."""
+
+    def __init__(self, num_samples, batch_size, seed=0, rank=0, world_size=1, shuffle=True, drop_last=True):
+        if batch_size % world_size:
+            raise ShapeLabError(f"training.batch_size {batch_size} must be divisible by the number of processes {world_size}")
+        self.num_samples, self.batch_size = num_samples, batch_size
+        self.seed, self.rank, self.world_size = seed, rank, world_size
+        self.shuffle, self.drop_last = shuffle, drop_last
+        self.epoch, self.skip = 0, 0
+
+    def set_epoch(self, epoch, skip_batches=0):
+        self.epoch, self.skip = epoch, skip_batches
+
+    def __len__(self):
+        full = self.num_samples // self.batch_size
+        return full if self.drop_last or self.num_samples % self.batch_size == 0 else full + 1
+
+    def __iter__(self):
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 7919 + self.epoch)
+            perm = torch.randperm(self.num_samples, generator=g).tolist()
+        else:
+            perm = list(range(self.num_samples))
+        local = self.batch_size // self.world_size
+        for k in range(self.skip, len(self)):
+            batch = perm[k * self.batch_size:(k + 1) * self.batch_size]
+            mine = batch[self.rank * local:(self.rank + 1) * local] if self.world_size > 1 else batch
+            yield [(i, sample_seed(self.seed, self.epoch, i)) for i in mine]
+
+
+class SeededDataset(torch.utils.data.Dataset):
+    """Draws item i with the RNGs seeded for it, then restores the caller's RNG state."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, key):
+        return self.__getitems__([key])[0]
+
+    def __getitems__(self, keys):
+        torch_state, np_state, py_state = torch.get_rng_state(), np.random.get_state(), random.getstate()
+        try:
+            items = []
+            for index, seed in keys:
+                torch.manual_seed(seed)
+                np.random.seed(seed)
+                random.seed(seed)
+                items.append(self.dataset[index])
+            return items
+        finally:
+            torch.set_rng_state(torch_state)
+            np.random.set_state(np_state)
+            random.setstate(py_state)
+
+
+def make_loader(dataset, batch_size, seed, rank=0, world_size=1, shuffle=True, drop_last=True, num_workers=0):
+    if len(dataset) == 0:
+        raise ShapeLabError("the dataset is empty (check data.root and the split files)")
+    if drop_last and len(dataset) < batch_size:
+        raise ShapeLabError(f"the dataset has {len(dataset)} samples, fewer than training.batch_size {batch_size}")
+    sampler = GlobalBatchSampler(len(dataset), batch_size, seed, rank, world_size, shuffle, drop_last)
+    collate = getattr(dataset, "collate", default_collate)
+    loader = DataLoader(SeededDataset(dataset), batch_sampler=sampler, collate_fn=collate,
+                        num_workers=num_workers, generator=torch.Generator().manual_seed(seed),
+                        persistent_workers=False)
+    return loader, sampler
+
+
+def to_device(batch, device):
+    if torch.is_tensor(batch):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch

@@ -1,0 +1,295 @@
+"""The one training loop for every model family.
+
+experiments/NAME/
+  config.yaml          resolved config (every key, defaults filled in)
+  checkpoints/         latest.pt (resumable), best.pt, epoch_N.pt
+  summary/             TensorBoard event files
+Resume is automatic when checkpoints/latest.pt exists. Under torchrun (WORLD_SIZE > 1) the
+model is wrapped in DistributedDataParallel (gloo on CPU, NCCL on GPU); rank 0 alone logs,
+validates and saves.
+"""
+import math
+import os
+import signal
+import time
+
+import torch
+import torch.distributed as dist
+
+from modules.config import save_config
+from modules.engine.checkpoint import load_checkpoint, load_model_weights, rng_state, save_checkpoint, set_rng_state
+from modules.engine.loading import make_loader, to_device
+from modules.registry import DATASETS, MODELS, TASKS
+from modules.utils import ShapeLabError, get_device, seed_everything
+
+EXIT_REQUEUE = 3  # exit code asking a cluster wrapper to resubmit from the last checkpoint
+
+
+def build_optimizer(params, t):
+    name = t["optimizer"]
+    if name == "adam":
+        return torch.optim.Adam(params, lr=t["lr"], weight_decay=t["weight_decay"])
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=t["lr"], weight_decay=t["weight_decay"])
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=t["lr"], momentum=t["momentum"], weight_decay=t["weight_decay"])
+    raise ShapeLabError(f"training.optimizer '{name}': expected adam, adamw or sgd")
+
+
+def lr_factor_fn(schedule, steps_per_epoch, total_steps):
+    name, unit, every, gamma = schedule["name"], schedule["unit"], schedule["every"], schedule["gamma"]
+    warmup = schedule["warmup_steps"]
+    if name not in ("constant", "step", "cosine"):
+        raise ShapeLabError(f"training.lr_schedule.name '{name}': expected constant, step or cosine")
+    if unit not in ("epoch", "step"):
+        raise ShapeLabError(f"training.lr_schedule.unit '{unit}': expected epoch or step")
+
+    def factor(step):
+        f = min(1.0, (step + 1) / warmup) if warmup else 1.0
+        if name == "step" and every > 0:
+            count = step // steps_per_epoch if unit == "epoch" else step
+            f *= gamma ** (count // every)
+        elif name == "cosine":
+            f *= 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / max(1, total_steps)))
+        return f
+    return factor
+
+
+class _StopFlag:
+    """Set by SIGUSR1/SIGTERM (cluster time limit): checkpoint, then exit for requeue."""
+
+    def __init__(self):
+        self.raised = False
+        for sig in (signal.SIGUSR1, signal.SIGTERM):
+            try:
+                signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+
+    def _handle(self, signum, frame):
+        self.raised = True
+
+
+def _dist_info():
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    return world, rank, local_rank
+
+
+def build_components(cfg, device):
+    """Model, task and datasets from the registries; raises ShapeLabError before anything is written."""
+    model = MODELS.build(cfg["model"]).to(device)
+    task = TASKS.build(cfg["task"])
+    train_set = DATASETS.build(cfg["data"], "train")
+    val_set = DATASETS.build(cfg["data"], "val")
+    return model, task, train_set, val_set
+
+
+class Trainer:
+    def __init__(self, cfg, exp_dir):
+        self.cfg, self.exp_dir = cfg, exp_dir
+        self.t = cfg["training"]
+        self.world, self.rank, local_rank = _dist_info()
+        self.is_main = self.rank == 0
+        device = get_device(cfg["experiment"]["device"])
+        if device.type == "cuda" and self.world > 1:
+            device = torch.device("cuda", local_rank)
+            torch.cuda.set_device(device)
+        self.device = device
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        self.seed = cfg["experiment"]["seed"]
+        if cfg["experiment"]["deterministic"]:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            torch.backends.cudnn.benchmark = False
+        seed_everything(self.seed)
+
+        self.model, self.task, train_set, self.val_set = build_components(cfg, device)
+        self.ckpt_dir = os.path.join(exp_dir, "checkpoints")
+        latest = os.path.join(self.ckpt_dir, "latest.pt")
+        resume_state = load_checkpoint(latest, cfg["model"]["name"]) if os.path.exists(latest) else None
+        if resume_state is not None:
+            load_model_weights(self.model, resume_state["model"], latest)
+
+        self.loader, self.sampler = make_loader(train_set, self.t["batch_size"], self.seed, self.rank, self.world,
+                                                num_workers=self.t["num_workers"])
+        self.steps_per_epoch = len(self.sampler)
+        self.total_steps = self.t["max_steps"] or self.t["max_epochs"] * self.steps_per_epoch
+        self.net = self.model
+        if self.world > 1:
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        self.optimizer = build_optimizer([p for p in self.model.parameters() if p.requires_grad], self.t)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lr_factor_fn(self.t["lr_schedule"], self.steps_per_epoch, self.total_steps))
+        self.epoch, self.step, self.batch_in_epoch = 0, 0, 0
+        self.best = None
+        if resume_state is not None:
+            self.optimizer.load_state_dict(resume_state["optimizer"])
+            self.scheduler.load_state_dict(resume_state["scheduler"])
+            self.epoch, self.step = resume_state["epoch"], resume_state["step"]
+            self.batch_in_epoch = resume_state["batch_in_epoch"]
+            self.best = resume_state.get("best_metric")
+            set_rng_state(resume_state["rng"])
+        self.resumed = resume_state is not None
+
+        self.writer = None
+        if self.is_main:
+            os.makedirs(self.ckpt_dir, exist_ok=True)
+            save_config(cfg, os.path.join(exp_dir, "config.yaml"))
+            from torch.utils.tensorboard import SummaryWriter
+            self.writer = SummaryWriter(os.path.join(exp_dir, "summary"))
+
+    # -- checkpoints ---------------------------------------------------------------------
+    def state(self):
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "epoch": self.epoch, "step": self.step,
+                "batch_in_epoch": self.batch_in_epoch, "best_metric": self.best, "rng": rng_state(),
+                "model_name": self.cfg["model"]["name"], "config": self.cfg,
+                "world_size": self.world, "rank_weight_spread": getattr(self, "rank_weight_spread", None)}
+
+    def save(self, *names):
+        if not self.is_main:
+            return
+        state = self.state()
+        for name in names:
+            save_checkpoint(os.path.join(self.ckpt_dir, name), state)
+
+    # -- validation ----------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self):
+        if not self.is_main or self.val_set is None or len(self.val_set) == 0:
+            return {}
+        bs = self.t["val_batch_size"] or self.t["batch_size"]
+        loader, _ = make_loader(self.val_set, bs, self.seed + 1, shuffle=False, drop_last=False)
+        model, sums, count, first = self.model, {}, 0, None
+        model.eval()
+        for batch in loader:
+            batch = to_device(batch, self.device)
+            first = first if first is not None else batch
+            n = self.task.batch_size(batch)
+            for key, value in self.task.validate(model, batch).items():
+                sums[key] = sums.get(key, 0.0) + float(value) * n
+            count += n
+        metrics = {f"val/{k}": v / max(count, 1) for k, v in sums.items()}
+        for key, value in metrics.items():
+            self.writer.add_scalar(key, value, self.step)
+        if first is not None:
+            self.task.log_visuals(self.writer, model, first, self.step)
+        model.train()
+        key = self.t["best_metric"]
+        if key in metrics:
+            value = metrics[key]
+            better = self.best is None or (value < self.best if self.t["best_mode"] == "min" else value > self.best)
+            if better:
+                self.best = value
+                self.save("best.pt")
+        elif metrics:
+            raise ShapeLabError(f"training.best_metric '{key}' is not among the validation metrics: {', '.join(sorted(metrics))}")
+        return metrics
+
+    def _rank_weight_spread(self):
+        """Largest difference of any weight across ranks (0.0 when data-parallel ranks agree)."""
+        if self.world == 1:
+            return 0.0
+        flat = torch.cat([p.detach().reshape(-1) for p in self.model.parameters()])
+        high, low = flat.clone(), flat.clone()
+        dist.all_reduce(high, op=dist.ReduceOp.MAX)
+        dist.all_reduce(low, op=dist.ReduceOp.MIN)
+        return float((high - low).abs().max())
+
+    def _barrier(self):
+        if self.world > 1:
+            dist.barrier()
+
+    # -- the loop ------------------------------------------------------------------------
+    def fit(self):
+        """Train to max_epochs / max_steps / time budget. Returns the last validation metrics."""
+        t = self.t
+        stop = _StopFlag()
+        start_time = time.time()
+        metrics, bar = {}, None
+        if self.is_main and t["progress"]:
+            import sys
+            from tqdm import tqdm
+            bar = tqdm(total=self.total_steps, initial=self.step, desc="train", dynamic_ncols=True,
+                       mininterval=0.5 if sys.stderr.isatty() else 10.0)
+        self.model.train()
+        done = self.step >= self.total_steps or self.epoch >= t["max_epochs"]
+        last_log_time, last_log_step = time.time(), self.step
+        while not done:
+            self.sampler.set_epoch(self.epoch, skip_batches=self.batch_in_epoch)
+            for batch in self.loader:
+                batch = to_device(batch, self.device)
+                loss, logs = self.task.loss(self.net, batch)
+                loss_value = loss.detach()
+                if not torch.isfinite(loss_value):
+                    raise ShapeLabError(f"training loss became {float(loss_value)} at step {self.step} (epoch {self.epoch}); lower training.lr or set training.grad_clip")
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if t["grad_clip"]:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), t["grad_clip"])
+                self.optimizer.step()
+                self.scheduler.step()
+                self.step += 1
+                self.batch_in_epoch += 1
+
+                if self.is_main and self.step % t["log_every"] == 0:
+                    now = time.time()
+                    speed = (self.step - last_log_step) / max(now - last_log_time, 1e-9)
+                    last_log_time, last_log_step = now, self.step
+                    self.writer.add_scalar("train/loss", float(loss_value), self.step)
+                    self.writer.add_scalar("train/lr", self.optimizer.param_groups[0]["lr"], self.step)
+                    self.writer.add_scalar("train/steps_per_s", speed, self.step)
+                    for key, value in logs.items():
+                        self.writer.add_scalar(f"train/{key}", float(value), self.step)
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{float(loss_value):.4f}", epoch=self.epoch, refresh=False)
+                if bar is not None:
+                    bar.update(1)
+
+                epoch_end = self.batch_in_epoch == self.steps_per_epoch
+                if epoch_end:
+                    self.epoch += 1
+                    self.batch_in_epoch = 0
+                if (t["val_every"] and self.step % t["val_every"] == 0) or (epoch_end and not t["val_every"]):
+                    metrics = self.validate() or metrics
+                    self._barrier()
+                if epoch_end:
+                    keep = t["save_epoch_every"] and self.epoch % t["save_epoch_every"] == 0
+                    self.save("latest.pt", *([f"epoch_{self.epoch}.pt"] if keep else []))
+                elif self.step % t["ckpt_every"] == 0:
+                    self.save("latest.pt")
+
+                elapsed = time.time() - start_time
+                if (self.step >= self.total_steps or self.epoch >= t["max_epochs"]
+                        or (t["time_budget_s"] and elapsed > t["time_budget_s"])):
+                    done = True
+                    break
+                if stop.raised or (t["exit_after_s"] and elapsed > t["exit_after_s"]):
+                    self.save("latest.pt")
+                    if bar is not None:
+                        bar.close()
+                    self._finish()
+                    raise SystemExit(EXIT_REQUEUE)
+                if epoch_end:
+                    break  # next epoch: new permutation
+        if bar is not None:
+            bar.close()
+        if not metrics or self.batch_in_epoch:
+            metrics = self.validate() or metrics
+        self.rank_weight_spread = self._rank_weight_spread()
+        self.save("latest.pt")
+        self._finish()
+        return metrics
+
+    def _finish(self):
+        if self.writer is not None:
+            self.writer.close()
+        self._barrier()
+
+
+def train(cfg, exp_dir):
+    return Trainer(cfg, exp_dir).fit()

@@ -1,0 +1,136 @@
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from modules.config import load_config
+from modules.engine.checkpoint import load_checkpoint, save_checkpoint
+from modules.engine.loading import GlobalBatchSampler
+from modules.engine.trainer import Trainer, lr_factor_fn, train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOY = os.path.join(ROOT, "configs", "engine", "toy.yaml")
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": ROOT}
+
+
+def toy_cfg(*overrides):
+    return load_config(TOY, ["training.progress=false", *overrides])
+
+
+def weights(path):
+    return load_checkpoint(path)["model"]
+
+
+def assert_same_weights(a, b, exact=True):
+    assert a.keys() == b.keys()
+    for key in a:
+        if exact:
+            assert torch.equal(a[key], b[key]), key
+        else:
+            torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
+
+
+def test_training_loss_falls_and_folder_layout(tmp_path):
+    cfg = toy_cfg("training.max_epochs=6")
+    exp = tmp_path / "exp"
+    trainer = Trainer(cfg, str(exp))
+    before = trainer.validate()["val/loss"]
+    metrics = trainer.fit()
+    assert metrics["val/loss"] < 0.5 * before
+    assert (exp / "config.yaml").exists() and (exp / "summary").is_dir()
+    names = set(os.listdir(exp / "checkpoints"))
+    assert {"latest.pt", "best.pt", "epoch_1.pt", "epoch_6.pt"} <= names
+    state = load_checkpoint(str(exp / "checkpoints" / "latest.pt"), "toy_mlp")
+    assert state["epoch"] == 6 and state["step"] == 6 * (512 // 32)
+    assert not [n for n in os.listdir(exp / "checkpoints") if n.startswith(".tmp")]
+
+
+def test_resume_in_process_matches_uninterrupted(tmp_path):
+    """Stop at step 21 (mid-epoch), resume from checkpoint at step 21: same weights as one run."""
+    common = ("experiment.deterministic=true", "model.dropout=0.1", "training.ckpt_every=7", "training.max_epochs=3")
+    train(toy_cfg(*common), str(tmp_path / "full"))
+    train(toy_cfg(*common, "training.max_steps=21"), str(tmp_path / "part"))
+    part = load_checkpoint(str(tmp_path / "part" / "checkpoints" / "latest.pt"))
+    assert part["step"] == 21 and part["batch_in_epoch"] == 5
+    train(toy_cfg(*common), str(tmp_path / "part"))
+    assert_same_weights(weights(tmp_path / "full" / "checkpoints" / "latest.pt"),
+                        weights(tmp_path / "part" / "checkpoints" / "latest.pt"))
+
+
+def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
+    args = ["experiment.deterministic=true", "model.dropout=0.1", "model.hidden=256", "data.num_train=2048",
+            "training.ckpt_every=10", "training.max_epochs=2", "training.progress=false"]
+    run = [sys.executable, "train.py", "-cfg", TOY, "--exp_root", str(tmp_path)]
+    subprocess.run(run + ["-exp_name", "full"] + args, cwd=ROOT, env=ENV, check=True, capture_output=True)
+    latest = tmp_path / "killed" / "checkpoints" / "latest.pt"
+    proc = subprocess.Popen(run + ["-exp_name", "killed"] + args, cwd=ROOT, env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not latest.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    killed_step = load_checkpoint(str(latest))["step"]
+    assert 0 < killed_step < 128
+    subprocess.run(run + ["-exp_name", "killed"] + args, cwd=ROOT, env=ENV, check=True, capture_output=True)
+    assert_same_weights(weights(tmp_path / "full" / "checkpoints" / "latest.pt"), weights(latest))
+
+
+def test_ddp_two_processes_match_single_process(tmp_path):
+    args = ["training.max_steps=24", "training.batch_size=32", "data.noise=0.05", "training.progress=false"]
+    subprocess.run([sys.executable, "train.py", "-cfg", TOY, "--exp_root", str(tmp_path), "-exp_name", "single"] + args,
+                   cwd=ROOT, env=ENV, check=True, capture_output=True)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    proc = subprocess.run(torchrun + ["train.py", "-cfg", TOY, "--exp_root", str(tmp_path), "-exp_name", "ddp"] + args,
+                          cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    single = weights(tmp_path / "single" / "checkpoints" / "latest.pt")
+    ddp = weights(tmp_path / "ddp" / "checkpoints" / "latest.pt")
+    assert_same_weights(single, ddp, exact=False)
+    state = load_checkpoint(str(tmp_path / "ddp" / "checkpoints" / "latest.pt"))
+    assert state["world_size"] == 2
+    assert state["rank_weight_spread"] == 0.0        # both ranks ended with identical weights
+
+
+def test_global_batches_split_over_ranks():
+    single = list(GlobalBatchSampler(64, 16, seed=3))
+    rank0 = list(GlobalBatchSampler(64, 16, seed=3, rank=0, world_size=2))
+    rank1 = list(GlobalBatchSampler(64, 16, seed=3, rank=1, world_size=2))
+    for whole, a, b in zip(single, rank0, rank1):
+        assert whole == a + b
+    skipped = GlobalBatchSampler(64, 16, seed=3)
+    skipped.set_epoch(0, skip_batches=2)
+    assert list(skipped) == single[2:]
+
+
+def test_step_schedule_and_warmup():
+    f = lr_factor_fn({"name": "step", "unit": "epoch", "every": 2, "gamma": 0.5, "warmup_steps": 0}, 10, 100)
+    assert [f(s) for s in (0, 19, 20, 39, 40)] == [1, 1, 0.5, 0.5, 0.25]
+    g = lr_factor_fn({"name": "cosine", "unit": "step", "every": 0, "gamma": 1.0, "warmup_steps": 4}, 10, 100)
+    assert g(0) == pytest.approx(0.25) and g(100) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_checkpoint_from_another_model_is_refused_before_writing(tmp_path):
+    exp = tmp_path / "exp"
+    (exp / "checkpoints").mkdir(parents=True)
+    save_checkpoint(str(exp / "checkpoints" / "latest.pt"), {"model": {}, "model_name": "pointnet_seg"})
+    proc = subprocess.run([sys.executable, "train.py", "-cfg", TOY, "--exp_root", str(tmp_path), "-exp_name", "exp"],
+                          cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "holds a 'pointnet_seg' model" in proc.stderr and "toy_mlp" in proc.stderr
+    assert sorted(os.listdir(exp)) == ["checkpoints"]
+    assert sorted(os.listdir(exp / "checkpoints")) == ["latest.pt"]
+
+
+def test_exit_after_checkpoints_and_exits_3(tmp_path):
+    proc = subprocess.run([sys.executable, "train.py", "-cfg", TOY, "--exp_root", str(tmp_path), "-exp_name", "q",
+                           "training.exit_after_s=0.000001", "training.progress=false"],
+                          cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert proc.returncode == 3, proc.stderr
+    assert load_checkpoint(str(tmp_path / "q" / "checkpoints" / "latest.pt"))["step"] == 1
