@@ -14,4 +14,7 @@ from modules.geometry.cubify import cubify  # noqa: F401
 # --- meshes and volumes (io, mesh_contains, voxels, binvox, marching cubes / MISE) ---
 from modules.geometry.io import (load_mesh, save_mesh, load_point_cloud, save_point_cloud,  # noqa: F401
                                  load_seg, save_seg)
-from modules.geometry.mise import marching_cubes  # noqa: F401
+from modules.geometry.mise import marching_cubes, mise_extract, dense_extract, grid_points  # noqa: F401
+from modules.geometry.mesh_contains import mesh_contains, winding_number  # noqa: F401
+from modules.geometry.voxels import voxelize_mesh, voxelize_points, surface_voxels, voxel_centers  # noqa: F401
+from modules.geometry.binvox import read_binvox, write_binvox, binvox_voxel_centers  # noqa: F401
