@@ -173,3 +173,38 @@ def test_loss_curve_png(tmp_path):
     assert Image.open(out).size == (200, 150)
     with pytest.raises(ShapeLabError):
         save_loss_curve_png(out, steps[:3], np.ones(4), "x", "y")
+
+
+def test_rasterized_render_png_gif_and_cli(tmp_path):
+    import torch
+    from modules.geometry.cameras import Camera
+    from modules.vis.render import main, render_image, save_render_gif, save_render_png, turntable_cameras
+    v, f = _box_mesh()
+    v = torch.tensor(v, dtype=torch.float32)
+    f = torch.tensor(f)
+    cams = turntable_cameras(v, n_views=4, width=48, height=40)
+    for cam in cams:  # framing: the whole box is inside every view, centred
+        uv = cam.project(v)
+        assert (uv[:, 0] > 0).all() and (uv[:, 0] < 48).all() and (uv[:, 1] > 0).all() and (uv[:, 1] < 40).all()
+    img = render_image(v, f, cams[0], face_colors=torch.tensor([1.0, 0.0, 0.0]).expand(12, 3), rgba=True)
+    assert img.shape == (40, 48, 4) and img.dtype == np.uint8
+    covered = img[..., 3] == 255
+    assert covered.any() and (img[~covered][:, :3] == 255).all()          # white background
+    assert (img[covered][:, 1] < 60).all()                                  # shaded red box
+    save_render_png(tmp_path / "r.png", v, f, cams[1])
+    assert Image.open(tmp_path / "r.png").size == (48, 40)
+    save_render_gif(tmp_path / "r.gif", v, f, n_views=3, size=32)
+    assert Image.open(tmp_path / "r.gif").n_frames == 3
+
+    import trimesh
+    trimesh.Trimesh(v.numpy(), f.numpy(), process=False).export(tmp_path / "box.obj")
+    main([str(tmp_path / "box.obj"), "--out", str(tmp_path / "grid.png"), "--views", "3", "--size", "50",
+          "--gif", str(tmp_path / "t.gif"), "--cameras_npz", str(tmp_path / "cameras.npz")])
+    assert Image.open(tmp_path / "grid.png").size == (150, 50)
+    with np.load(tmp_path / "cameras.npz") as z:
+        cam = Camera.from_onet(z["world_mat_2"], z["camera_mat_2"], 50, 50)
+    ref = turntable_cameras(v, n_views=3, width=50, height=50)[2]
+    np.testing.assert_allclose(cam.project(v).numpy(), ref.project(v).numpy(), atol=1e-3)
+    with pytest.raises(SystemExit) as err:
+        main([str(tmp_path / "missing.obj")])
+    assert err.value.code == 2

@@ -175,18 +175,21 @@ def look_at_camera(eye, target=(0.0, 0.0, 0.0), up=(0.0, 1.0, 0.0), fov_deg=45.0
                   width=width, height=height, near=near, far=far)
 
 
+def spherical_camera(azimuth_deg, elevation_deg, distance, target=(0.0, 0.0, 0.0), **camera_kwargs):
+    """Look-at camera on a sphere around `target` in a y-up world.
+
+    Azimuth 0 puts the camera on +z (looking towards -z); azimuth grows counter-clockwise seen from
+    above (90 = on +x); elevation is the angle above the xz-plane. (R2N2's metadata uses Blender's
+    z-up frame; convert before using its azimuth/elevation here.)
+    """
+    az, el = math.radians(azimuth_deg), math.radians(elevation_deg)
+    eye = np.asarray(target, np.float64) + distance * np.array(
+        [math.cos(el) * math.sin(az), math.sin(el), math.cos(el) * math.cos(az)])
+    return look_at_camera(eye.tolist(), target, **camera_kwargs)
+
+
 def orbit_cameras(n_views, distance=2.5, elevation_deg=20.0, target=(0.0, 0.0, 0.0), start_azimuth_deg=0.0,
                   **camera_kwargs):
-    """`n_views` look-at cameras on a circle around the y axis (turntable renders / GIFs).
-
-    Azimuth 0 puts the camera on +z looking towards -z; azimuth increases counter-clockwise seen from above.
-    """
-    cams = []
-    target_np = np.asarray(target, np.float64)
-    for k in range(n_views):
-        az = math.radians(start_azimuth_deg + 360.0 * k / n_views)
-        el = math.radians(elevation_deg)
-        eye = target_np + distance * np.array([math.cos(el) * math.sin(az), math.sin(el),
-                                               math.cos(el) * math.cos(az)])
-        cams.append(look_at_camera(eye.tolist(), target, **camera_kwargs))
-    return cams
+    """`n_views` spherical cameras evenly spaced in azimuth (turntable renders / GIFs)."""
+    return [spherical_camera(start_azimuth_deg + 360.0 * k / n_views, elevation_deg, distance, target,
+                             **camera_kwargs) for k in range(n_views)]

@@ -37,7 +37,8 @@ from dataclasses import dataclass
 
 import torch
 
-from modules.geometry.cameras import Camera, look_at_camera, look_at_rotation, orbit_cameras  # noqa: F401
+from modules.geometry.cameras import (Camera, look_at_camera, look_at_rotation, orbit_cameras,  # noqa: F401
+                                      spherical_camera)
 from modules.utils import ShapeLabError
 
 DEFAULT_COLOR = (0.7, 0.7, 0.7)
