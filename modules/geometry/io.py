@@ -39,11 +39,12 @@ def check_mesh_arrays(vertices, faces, name="mesh"):
     return vertices.astype(np.float32, copy=False), faces.astype(np.int64, copy=False)
 
 
-def load_mesh(path):
+def load_mesh(path, allow_empty=False):
     """Read a triangle mesh (.obj .off .ply) as a `trimesh.Trimesh` with process=False (vertex order kept).
 
-    Raises ShapeLabError when the file is missing, is not a mesh, has no faces, or has faces
-    indexing past the vertices.
+    Raises ShapeLabError when the file is missing, is not a mesh, has no faces (unless allow_empty:
+    then a readable file with no faces, e.g. "OFF 0 0 0" from an empty reconstruction, gives an empty
+    Trimesh), or has faces indexing past the vertices.
     """
     path = os.fspath(path)
     require_file(path, "mesh file")
@@ -54,6 +55,8 @@ def load_mesh(path):
         mesh = trimesh.load(path, process=False, force="mesh")
     except Exception as err:  # trimesh raises many kinds (ValueError, IndexError, KeyError, ...)
         raise ShapeLabError(f"{path}: not a readable {ext} mesh ({type(err).__name__}: {err})") from err
+    if allow_empty and isinstance(mesh, trimesh.Trimesh) and len(mesh.faces) == 0:
+        return trimesh.Trimesh(vertices=np.zeros((0, 3)), faces=np.zeros((0, 3), dtype=np.int64), process=False)
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.vertices) == 0 or len(mesh.faces) == 0:
         raise ShapeLabError(f"{path}: not a mesh (no vertices or no triangle faces)")
     check_mesh_arrays(mesh.vertices, mesh.faces, name=path)

@@ -1,0 +1,259 @@
+"""Evaluate generated meshes against ground truth (the logic behind `evaluate.py`).
+
+Input layout (generate.py / AIR-Nets):  <out>/generation/<class>/<id>/surface_reconstruction.off
+Ground truth, per object, one of
+- ONet layout  <gt>/<class>/<id>/pointcloud.npz (points, normals) + points.npz (points, bit-packed
+  occupancies): surface metrics from 100k samples on the prediction against the stored cloud, IoU on
+  the stored points and labels (ONet / ConvONet / AIR-Nets "onet" protocol).
+- IF-Net layout <gt>/<class>/<id>/isosurf_scaled.off (or model.off): the same surface metrics against
+  100k samples of the ground-truth mesh, IoU of the two meshes on uniform points in [-0.5, 0.5]^3
+  (IF-Net uses 1M points; `iou_samples`).
+Outputs next to generation/: evaluation_results.csv (one row per object, `error` says why a row has no
+numbers), evaluation_results_classes.csv (per class, class mean, object mean) and evaluation_results.md
+(the same summary as a Markdown table).
+"""
+import csv
+import math
+import os
+import time
+
+import numpy as np
+import yaml
+
+from modules.utils import ShapeLabError, atomic_write
+
+MESH_NAME = "surface_reconstruction.off"
+GT_MESH_NAMES = ("isosurf_scaled.off", "model.off")
+# Columns of the Markdown summary (all metrics go into the CSV files).
+SUMMARY_METRICS = ("iou", "chamfer-L1", "chamfer-L2", "normals", "f-score", "f-score-0.005", "f-score-0.015",
+                   "f-score-0.02", "f1@0.05")
+
+
+def resolve_generation_dir(path):
+    """Accept the generation/ folder or its parent -> (generation_dir, out_dir where results go)."""
+    path = os.path.abspath(os.fspath(path))
+    if not os.path.isdir(path):
+        raise ShapeLabError(f"-generation_path {path}: not a folder")
+    if os.path.basename(path) != "generation" and os.path.isdir(os.path.join(path, "generation")):
+        path = os.path.join(path, "generation")
+    return path, os.path.dirname(path)
+
+
+def find_generated_meshes(generation_dir):
+    """[(class, id, mesh path)] for every <class>/<id>/surface_reconstruction.off, sorted."""
+    found = []
+    for cls in sorted(os.listdir(generation_dir)):
+        cls_dir = os.path.join(generation_dir, cls)
+        if not os.path.isdir(cls_dir):
+            continue
+        for obj in sorted(os.listdir(cls_dir)):
+            path = os.path.join(cls_dir, obj, MESH_NAME)
+            if os.path.isfile(path):
+                found.append((cls, obj, path))
+    if not found:
+        raise ShapeLabError(f"{generation_dir}: no <class>/<id>/{MESH_NAME} files found")
+    return found
+
+
+def default_gt_path(out_dir):
+    """The data root recorded by generate.py in generation_config.yaml next to generation/."""
+    config = os.path.join(out_dir, "generation_config.yaml")
+    if os.path.isfile(config):
+        with open(config) as f:
+            info = yaml.safe_load(f) or {}
+        root = (info.get("data") or {}).get("root")
+        if root:
+            return root
+    raise ShapeLabError(f"no -gt_path given and {config} does not record data.root; pass -gt_path DIR")
+
+
+def evaluate_object(task):
+    """One row: {class, id, <metrics>, seconds, error}. Never raises for a bad mesh or ground truth."""
+    from modules.data.onet import read_pointcloud_npz, read_points_npz
+    from modules.geometry.io import load_mesh
+    from modules.metrics import eval_mesh, mesh_iou, sample_mesh_surface
+
+    cls, obj, mesh_path, gt_dir, opts = task
+    row = {"class": cls, "id": obj}
+    start = time.perf_counter()
+    try:
+        mesh = load_mesh(mesh_path, allow_empty=True)
+        layout = ground_truth_layout(gt_dir, opts.get("data_type"))
+        if layout == "onet":
+            gt_points, gt_normals = read_pointcloud_npz(os.path.join(gt_dir, "pointcloud.npz"))
+            iou_points, iou_occ = read_points_npz(os.path.join(gt_dir, "points.npz"))
+            row.update(eval_mesh(mesh, gt_points, gt_normals, iou_points, iou_occ, n_samples=opts["n_samples"],
+                                 contains_method=opts["contains_method"]))
+        else:
+            gt_mesh = load_mesh(layout)
+            gt_points, gt_normals = sample_mesh_surface(gt_mesh.vertices, gt_mesh.faces, opts["n_samples"], seed=1)
+            if len(gt_points) == 0:
+                raise ShapeLabError(f"{layout}: ground-truth mesh has zero area")
+            row.update(eval_mesh(mesh, gt_points, gt_normals, n_samples=opts["n_samples"]))
+            row["iou"] = 0.0 if len(mesh.faces) == 0 else mesh_iou(
+                mesh, gt_mesh, n_points=opts["iou_samples"], box=(-0.5, 0.5), contains_method=opts["contains_method"])
+        row["empty"] = int(len(mesh.faces) == 0)
+        row["error"] = ""
+    except ShapeLabError as err:
+        row["error"] = str(err)
+    except Exception as err:  # one corrupt object must not stop the batch; it is reported in its row
+        row["error"] = f"{type(err).__name__}: {err}"
+    row["seconds"] = time.perf_counter() - start
+    return row
+
+
+def ground_truth_layout(gt_dir, data_type=None):
+    """'onet' when pointcloud.npz + points.npz are there, else the path of the IF-Net ground-truth mesh."""
+    if not os.path.isdir(gt_dir):
+        raise ShapeLabError(f"ground truth folder not found: {gt_dir}")
+    has_onet = all(os.path.isfile(os.path.join(gt_dir, n)) for n in ("pointcloud.npz", "points.npz"))
+    if has_onet and data_type in (None, "onet"):
+        return "onet"
+    if data_type != "onet":
+        for name in GT_MESH_NAMES:
+            path = os.path.join(gt_dir, name)
+            if os.path.isfile(path):
+                return path
+    wanted = "pointcloud.npz + points.npz" if data_type == "onet" else \
+        f"pointcloud.npz + points.npz (ONet) or {' / '.join(GT_MESH_NAMES)} (IF-Net)"
+    raise ShapeLabError(f"{gt_dir}: no ground truth found, expected {wanted}")
+
+
+def _init_worker():
+    import torch
+    torch.set_num_threads(1)  # one process per core; nested threads only contend
+
+
+def evaluate_generation(generation_path, gt_path=None, jobs=1, n_samples=100000, iou_samples=100000,
+                        contains_method="raycast", data_type=None, progress=True):
+    """Evaluate every generated mesh -> (rows, summary, out_dir). See the module docstring."""
+    from tqdm import tqdm
+
+    generation_dir, out_dir = resolve_generation_dir(generation_path)
+    gt_root = gt_path if gt_path is not None else default_gt_path(out_dir)
+    if not os.path.isdir(gt_root):
+        raise ShapeLabError(f"-gt_path {gt_root}: not a folder")
+    opts = {"n_samples": int(n_samples), "iou_samples": int(iou_samples), "contains_method": contains_method,
+            "data_type": data_type}
+    tasks = [(cls, obj, path, os.path.join(gt_root, cls, obj), opts)
+             for cls, obj, path in find_generated_meshes(generation_dir)]
+    if jobs <= 1:
+        rows = [evaluate_object(t) for t in tqdm(tasks, desc="evaluate", disable=not progress)]
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker) as pool:
+            rows = list(tqdm(pool.map(evaluate_object, tasks, chunksize=1), total=len(tasks), desc="evaluate",
+                             disable=not progress))
+    names = _class_names(gt_root)
+    return rows, summarize(rows, names), out_dir
+
+
+def summarize(rows, names=None):
+    """Per-class means, the class mean (mean of class means) and the object mean (over objects).
+
+    Rows with an error are counted in `failed` and left out of the means.
+    """
+    names = names or {}
+    metrics = metric_columns(rows)
+    by_class = {}
+    for row in rows:
+        by_class.setdefault(row["class"], []).append(row)
+    summary = []
+    for cls, group in by_class.items():
+        good = [r for r in group if not r.get("error")]
+        entry = {"class": cls, "name": names.get(cls, cls), "objects": len(group), "failed": len(group) - len(good),
+                 "empty": sum(int(r.get("empty", 0)) for r in good)}
+        entry.update({m: _mean([r[m] for r in good if m in r]) for m in metrics})
+        summary.append(entry)
+    good_rows = [r for r in rows if not r.get("error")]
+    class_mean = {"class": "class mean", "name": "class mean", "objects": len(rows),
+                  "failed": len(rows) - len(good_rows), "empty": sum(int(r.get("empty", 0)) for r in good_rows)}
+    class_mean.update({m: _mean([e[m] for e in summary]) for m in metrics})
+    object_mean = dict(class_mean, **{"class": "object mean", "name": "object mean"})
+    object_mean.update({m: _mean([r[m] for r in good_rows if m in r]) for m in metrics})
+    return summary + [class_mean, object_mean]
+
+
+def metric_columns(rows):
+    cols = []
+    for row in rows:
+        for key in row:
+            if key not in ("class", "id", "error", "seconds", "empty") and key not in cols:
+                cols.append(key)
+    return cols
+
+
+def write_results(out_dir, rows, summary):
+    """evaluation_results.csv, evaluation_results_classes.csv, evaluation_results.md (atomic)."""
+    metrics = metric_columns(rows)
+    object_cols = ["class", "id"] + metrics + ["empty", "seconds", "error"]
+    _write_csv(os.path.join(out_dir, "evaluation_results.csv"), object_cols, rows)
+    class_cols = ["class", "name", "objects", "failed", "empty"] + metrics
+    _write_csv(os.path.join(out_dir, "evaluation_results_classes.csv"), class_cols, summary)
+    with atomic_write(os.path.join(out_dir, "evaluation_results.md")) as tmp:
+        with open(tmp, "w") as f:
+            f.write(markdown_table(summary, rows))
+    return [os.path.join(out_dir, n) for n in
+            ("evaluation_results.csv", "evaluation_results_classes.csv", "evaluation_results.md")]
+
+
+def markdown_table(summary, rows):
+    shown = [m for m in SUMMARY_METRICS if any(m in e for e in summary)]
+    head = ["class", "objects", "failed"] + shown
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for entry in summary:
+        label = entry["name"] if entry["name"] == entry["class"] else f"{entry['name']} ({entry['class']})"
+        if entry["class"] in ("class mean", "object mean"):
+            label = f"**{label}**"
+        cells = [label, str(entry["objects"]), str(entry["failed"])] + [_fmt(entry.get(m)) for m in shown]
+        lines.append("| " + " | ".join(cells) + " |")
+    failed = [r for r in rows if r.get("error")]
+    text = "\n".join(lines) + "\n"
+    text += "\nchamfer-L1 / chamfer-L2 in unit-cube units (papers print chamfer-L1 x10); f1@0.05 in percent.\n"
+    if failed:
+        text += f"\n{len(failed)} object(s) failed and are left out of the means:\n\n"
+        text += "".join(f"- {r['class']}/{r['id']}: {r['error']}\n" for r in failed)
+    return text
+
+
+def _write_csv(path, columns, rows):
+    with atomic_write(path) as tmp:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({c: _csv_value(row.get(c)) for c in columns})
+
+
+def _csv_value(v):
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return "" if math.isnan(v) else repr(v)
+    return v
+
+
+def _fmt(v):
+    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"
+
+
+def _mean(values):
+    values = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def _class_names(gt_root):
+    """{synset: name} from the ONet metadata.yaml when there is one, else ShapeLab's category table."""
+    names = {}
+    meta = os.path.join(gt_root, "metadata.yaml")
+    if os.path.isfile(meta):
+        try:
+            with open(meta) as f:
+                info = yaml.safe_load(f) or {}
+            names = {k: str(v.get("name", k)) for k, v in info.items() if isinstance(v, dict)}
+        except (OSError, yaml.YAMLError):
+            names = {}
+    if not names:
+        from modules.data.categories import SYNSET_TO_NAME
+        names = dict(SYNSET_TO_NAME)
+    return names
