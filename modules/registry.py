@@ -21,6 +21,7 @@ from modules.utils import ShapeLabError
 FAMILY_MODULES = [
     "modules.engine.toy",
     "modules.models.pointnet", "modules.data.pointcloud_datasets", "modules.losses.pointnet",
+    "modules.models.occupancy", "modules.data.occupancy_datasets",
 ]
 
 

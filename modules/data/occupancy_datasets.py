@@ -1,0 +1,136 @@
+"""Occupancy training data from the Occupancy Networks layout and the IF-Net / AIR-Nets layout.
+
+One sample: `inputs` (pc_samples,3) surface points (+ optional Gaussian noise), `points`
+(npoints_decoder,3) query points drawn with replacement and their 0/1 labels `occ`, as AIR-Nets:
+- format `ifnet`: half the queries from boundary_0.1_samples.npz, half from boundary_0.01_samples.npz;
+  inputs from surface_30000_samples.npy; splits from split.npz.
+- format `onet`: queries uniform from points.npz (100k points in the padded box; 1e-4 jitter
+  against the float16 grid, as AIR-Nets); inputs from pointcloud.npz; splits from <synset>/<split>.lst.
+Validation samples of the `onet` format add `points_iou`/`occ_iou`: `iou_points` uniform points for
+the volumetric IoU. The synthetic data (`preprocess.py synth`) writes both layouts.
+
+Input points are drawn without replacement (the encoders' FPS and kNN assume distinct points).
+Randomness comes from NumPy's global RNG, which the engine seeds per sample.
+"""
+import os
+
+import numpy as np
+import torch
+
+from modules.registry import DATASETS
+from modules.utils import ShapeLabError
+
+OCCUPANCY_DATA_DEFAULTS = {
+    "format": "ifnet",          # ifnet | onet
+    "root": "data/synth/ifnet",
+    "categories": [],           # names or synsets; empty: all
+    "pc_samples": 300,          # input points (sparse 300 / dense 3000)
+    "npoints_decoder": 1000,    # query points per shape
+    "noise": 0.0,               # std of Gaussian input noise (AIR-Nets `noisy_obs`; 0.005 for ONet data)
+    "iou_points": 10000,        # uniform points for the validation IoU (onet format)
+    "max_items": 0,             # use only the first N shapes of a split (0: all)
+    "cache": True,              # keep loaded arrays in memory
+}
+
+
+def _synset_filter(categories):
+    if not categories:
+        return None
+    from modules.data.categories import SYNSETS
+    return {SYNSETS.get(str(c).lower(), str(c)) for c in categories}
+
+
+def list_split(fmt, root, split, categories=()):
+    """[(synset, id)] of a split in the ONet (*.lst) or IF-Net (split.npz) layout."""
+    if not os.path.isdir(root):
+        raise ShapeLabError(f"data.root {root}: folder not found (generate it with `python preprocess.py synth`)")
+    if fmt == "onet":
+        from modules.data.onet import read_split
+        items = [tuple(x) for x in read_split(root, split)]
+    elif fmt == "ifnet":
+        from modules.data.ifnet import read_split_npz
+        splits = read_split_npz(os.path.join(root, "split.npz"))
+        if split not in splits:
+            raise ShapeLabError(f"{os.path.join(root, 'split.npz')}: no '{split}' array (has {', '.join(splits)})")
+        items = [tuple(str(x).strip("/").split("/")[-2:]) for x in splits[split]]
+    else:
+        raise ShapeLabError(f"data.format '{fmt}': expected 'ifnet' or 'onet'")
+    keep = _synset_filter(categories)
+    return [it for it in items if keep is None or it[0] in keep]
+
+
+class OccupancyDataset(torch.utils.data.Dataset):
+    def __init__(self, fmt, root, split, categories=(), pc_samples=300, npoints_decoder=1000, noise=0.0,
+                 iou_points=10000, max_items=0, cache=True):
+        self.fmt, self.root, self.split = fmt, root, split
+        self.pc_samples, self.npoints_decoder, self.noise = pc_samples, npoints_decoder, noise
+        self.iou_points = iou_points if split != "train" else 0
+        self.items = list_split(fmt, root, split, categories)
+        if max_items:
+            self.items = self.items[:max_items]
+        self.cache = {} if cache else None
+
+    def __len__(self):
+        return len(self.items)
+
+    def object_dir(self, i):
+        synset, sid = self.items[i]
+        return os.path.join(self.root, synset, sid)
+
+    def _arrays(self, i):
+        if self.cache is not None and i in self.cache:
+            return self.cache[i]
+        d = self.object_dir(i)
+        if self.fmt == "ifnet":
+            from modules.data.ifnet import read_boundary_samples, read_surface_samples
+            surface = read_surface_samples(os.path.join(d, "surface_30000_samples.npy"))
+            queries = [read_boundary_samples(os.path.join(d, f"boundary_{s}_samples.npz")) for s in ("0.1", "0.01")]
+        else:
+            from modules.data.onet import read_pointcloud_npz, read_points_npz
+            surface = read_pointcloud_npz(os.path.join(d, "pointcloud.npz"))[0]
+            queries = [read_points_npz(os.path.join(d, "points.npz"))]
+        arrays = {"surface": np.asarray(surface, np.float32),
+                  "queries": [(np.asarray(p, np.float32), np.asarray(o, bool)) for p, o in queries]}
+        if len(arrays["surface"]) < self.pc_samples:
+            raise ShapeLabError(f"{d}: has {len(arrays['surface'])} surface points, fewer than "
+                                f"data.pc_samples={self.pc_samples}")
+        if self.cache is not None:
+            self.cache[i] = arrays
+        return arrays
+
+    def input_points(self, i, rng=np.random):
+        """(pc_samples,3) float32 input cloud of item i (noise added when data.noise > 0)."""
+        surface = self._arrays(i)["surface"]
+        pts = surface[rng.choice(len(surface), self.pc_samples, replace=False)]
+        if self.noise > 0:
+            pts = pts + self.noise * rng.standard_normal(pts.shape).astype(np.float32)
+        return pts.astype(np.float32)
+
+    def __getitem__(self, i):
+        arrays = self._arrays(i)
+        sample = {"inputs": torch.from_numpy(self.input_points(i))}
+        groups = arrays["queries"]
+        counts = [self.npoints_decoder // len(groups)] * len(groups)
+        counts[0] += self.npoints_decoder - sum(counts)
+        pts, occ = [], []
+        for (p, o), n in zip(groups, counts):
+            idx = np.random.randint(0, len(p), n)
+            pts.append(p[idx])
+            occ.append(o[idx])
+        pts = np.concatenate(pts)
+        if self.fmt == "onet":
+            pts = pts + 1e-4 * np.random.standard_normal(pts.shape).astype(np.float32)
+        sample["points"] = torch.from_numpy(pts.astype(np.float32))
+        sample["occ"] = torch.from_numpy(np.concatenate(occ).astype(np.float32))
+        if self.iou_points and self.fmt == "onet":
+            p, o = groups[0]
+            idx = np.random.choice(len(p), min(self.iou_points, len(p)), replace=False)
+            sample["points_iou"] = torch.from_numpy(p[idx])
+            sample["occ_iou"] = torch.from_numpy(o[idx].astype(np.float32))
+        return sample
+
+
+@DATASETS.register("occupancy", defaults=OCCUPANCY_DATA_DEFAULTS)
+def build_occupancy_dataset(cfg, split):
+    return OccupancyDataset(cfg["format"], cfg["root"], split, cfg["categories"], cfg["pc_samples"],
+                            cfg["npoints_decoder"], cfg["noise"], cfg["iou_points"], cfg["max_items"], cfg["cache"])
