@@ -74,6 +74,7 @@ NST_DEFAULTS = {
     "part_labels": "auto",          # auto (file labels if present, else predicted) | predicted
     "seed": 0,
     "device": "cpu",
+    "pictures": True,               # write panel.png and progress.gif at the end
     "sweep": None,                  # {key: name, values: [...]}: one run per value, sub-folders <key>_<i>
 }
 
@@ -288,8 +289,9 @@ class StyleTransfer:
         with torch.no_grad():
             self.content_feats, self.content_scores = run_segmenter(model, content["points"], ccat)
             self.style_feats, self.style_scores = run_segmenter(model, style["points"], scat)
-        self.content_labels = self._labels(content, self.content_scores, ccat)
-        self.style_labels = self._labels(style, self.style_scores, scat)
+        use_file = cfg["part_labels"] == "auto"
+        self.content_labels = self._labels(content, self.content_scores, ccat, use_file)
+        self.style_labels = self._labels(style, self.style_scores, scat, use_file)
         n = content["points"].shape[0]
         # which content points move
         if cfg["part_specific"]:
@@ -320,9 +322,9 @@ class StyleTransfer:
         self._prepare_attribution_targets()
 
     @staticmethod
-    def _labels(shape, scores, category):
+    def _labels(shape, scores, category, use_file):
         """File labels when present (part_labels auto), else the segmenter's prediction restricted to the category."""
-        if shape["labels"] is not None:
+        if use_file and shape["labels"] is not None:
             return shape["labels"].to(scores.device)
         ids = torch.tensor(categories.part_ids(category), device=scores.device)
         return ids[scores[0, ids].argmax(0)]
@@ -331,7 +333,8 @@ class StyleTransfer:
         present = {int(i): int(c) for i, c in zip(*torch.unique(labels, return_counts=True))}
         names = categories.part_table(category)
         have = ", ".join(f"{i} ({names.get(i, '?')}): {c} points" for i, c in present.items())
-        source = "file labels" if shape["labels"] is not None else "segmenter prediction"
+        source = "file labels" if shape["labels"] is not None and self.cfg["part_labels"] == "auto" \
+            else "segmenter prediction"
         return (f"{shape['path']}: {key} {wanted} selects no points of this {category} ({source}); "
                 f"parts present: {have}")
 
@@ -491,7 +494,8 @@ def run_style_transfer(cfg, model=None, callback=None, progress=True):
     save_point_cloud(os.path.join(out_dir, "stylization_final.xyz"), final.cpu().numpy())
     frames.append((cfg["num_iters"], final.cpu().numpy(), parts.cpu().numpy()))
     writer.close()
-    _save_pictures(out_dir, content, style, transfer, frames)
+    if cfg["pictures"]:
+        _save_pictures(out_dir, content, style, transfer, frames)
     return dict(points=final, initial_points=initial, moving=transfer.moving, losses=history,
                 out_dir=out_dir, transfer=transfer)
 
