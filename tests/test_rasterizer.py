@@ -55,6 +55,8 @@ def test_projection_matches_hand_computation():
     np.testing.assert_allclose(uv.numpy(), [[50 + 40 * 1 / 5, 40 - 40 * 2 / 5], [50, 40]], atol=1e-4)
     np.testing.assert_allclose(z.numpy(), [5, 8], atol=1e-5)
     np.testing.assert_allclose(cam.center.numpy(), [0, 0, 5], atol=1e-6)
+    big = cam.resized(200, 160)                                # twice the pixels, same view
+    np.testing.assert_allclose(big.project(torch.tensor([[1.0, 2.0, 0.0]])).numpy(), 2 * uv[:1].numpy(), atol=1e-4)
     back = cam.unproject(uv, z)
     np.testing.assert_allclose(back.numpy(), [[1, 2, 0], [0, 0, -3]], atol=1e-4)
 

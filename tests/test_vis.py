@@ -191,6 +191,10 @@ def test_rasterized_render_png_gif_and_cli(tmp_path):
     covered = img[..., 3] == 255
     assert covered.any() and (img[~covered][:, :3] == 255).all()          # white background
     assert (img[covered][:, 1] < 60).all()                                  # shaded red box
+    smooth = render_image(v, f, cams[0], rgba=True, supersample=3)
+    assert smooth.shape == (40, 48, 4)
+    partial = (smooth[..., 3] > 0) & (smooth[..., 3] < 255)                 # anti-aliased edge pixels
+    assert partial.any() and abs(int((smooth[..., 3] > 127).sum()) - int(covered.sum())) < 0.1 * covered.sum()
     save_render_png(tmp_path / "r.png", v, f, cams[1])
     assert Image.open(tmp_path / "r.png").size == (48, 40)
     save_render_gif(tmp_path / "r.gif", v, f, n_views=3, size=32)

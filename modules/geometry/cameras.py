@@ -97,6 +97,12 @@ class Camera:
         p_cam = (homo @ torch.linalg.inv(self.K).transpose(0, 1)) * depth[..., None]
         return (p_cam - self.t) @ self.R
 
+    def resized(self, width, height):
+        """The same camera for another image size (e.g. supersampling): pixel coordinates scale with the
+        image because pixel (i, j) covers [j, j+1] x [i, i+1]."""
+        S = torch.diag(torch.tensor([width / self.width, height / self.height, 1.0], dtype=self.K.dtype))
+        return Camera(K=S @ self.K, R=self.R, t=self.t, width=width, height=height, near=self.near, far=self.far)
+
     # --- saving ---------------------------------------------------------------------------------
     def to_dict(self):
         """Plain dict of numpy arrays / numbers (np.savez(**cam.to_dict()) or json with .tolist())."""

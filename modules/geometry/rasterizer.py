@@ -83,9 +83,9 @@ def _check_mesh(vertices, faces):
 
 def _to_screen(vertices, camera):
     """Vertices -> (uv (V,2) pixels, z (V,) camera depth, p_cam (V,3)), in the vertices' dtype."""
-    dt = vertices.dtype
-    p_cam = vertices @ camera.R.to(dt).transpose(0, 1) + camera.t.to(dt)
-    uvw = p_cam @ camera.K.to(dt).transpose(0, 1)
+    dt, dev = vertices.dtype, vertices.device
+    p_cam = vertices @ camera.R.to(dev, dt).transpose(0, 1) + camera.t.to(dev, dt)
+    uvw = p_cam @ camera.K.to(dev, dt).transpose(0, 1)
     # Points at or behind the camera get a safe divisor; their faces are discarded by the near test.
     w = torch.where(uvw[:, 2:3] > 1e-12, uvw[:, 2:3], torch.ones_like(uvw[:, 2:3]))
     return uvw[:, :2] / w, p_cam[:, 2], p_cam
@@ -101,7 +101,8 @@ def visible_faces(uv, z, faces, width, height, near, far, p_cam=None, settings=N
     """Hard visibility: (H*W,) long index of the nearest face covering each pixel centre, -1 if none."""
     settings = settings or RasterSettings()
     n_pix = width * height
-    out = torch.full((n_pix,), -1, dtype=torch.long)
+    dev = uv.device
+    out = torch.full((n_pix,), -1, dtype=torch.long, device=dev)
     if faces.shape[0] == 0:
         return out
     uv, z = uv.detach().double(), z.detach().double()
@@ -152,8 +153,8 @@ def visible_faces(uv, z, faces, width, height, near, far, p_cam=None, settings=N
                 break
             end = start + max(1, settings.max_candidates // (gw * gh))
         s = slice(start, end)
-        px = x0[s, None, None] + torch.arange(gw)[None, None, :]           # (c,1,gw)
-        py = y0[s, None, None] + torch.arange(gh)[None, :, None]           # (c,gh,1)
+        px = x0[s, None, None] + torch.arange(gw, device=dev)[None, None, :]  # (c,1,gw)
+        py = y0[s, None, None] + torch.arange(gh, device=dev)[None, :, None]  # (c,gh,1)
         cx, cy = px.float() + 0.5, py.float() + 0.5
         cf = coef[s]
         inside = (px <= x1[s, None, None]) & (py <= y1[s, None, None])
@@ -173,10 +174,10 @@ def visible_faces(uv, z, faces, width, height, near, far, p_cam=None, settings=N
     if not pix_all:
         return out
     pix, depth, face = torch.cat(pix_all), torch.cat(depth_all), torch.cat(face_all)
-    zbuf = torch.full((n_pix,), float("inf"), dtype=depth.dtype).scatter_reduce(0, pix, depth, "amin")
+    zbuf = torch.full((n_pix,), float("inf"), dtype=depth.dtype, device=dev).scatter_reduce(0, pix, depth, "amin")
     win = depth == zbuf[pix]
     big = torch.iinfo(torch.long).max
-    best = torch.full((n_pix,), big, dtype=torch.long).scatter_reduce(0, pix[win], face[win], "amin")
+    best = torch.full((n_pix,), big, dtype=torch.long, device=dev).scatter_reduce(0, pix[win], face[win], "amin")
     return torch.where(best == big, out, best)
 
 
@@ -206,8 +207,8 @@ def rasterize(vertices, faces, camera, settings=None):
     face_of = visible_faces(uv, z, f, W, H, camera.near, camera.far, p_cam, settings)
     pix = torch.nonzero(face_of >= 0).squeeze(1)
     bary_p, depth_p = _barycentrics(uv, z, f, face_of[pix], pix, W)
-    depth = torch.full((H * W,), float("inf"), dtype=v.dtype).index_put((pix,), depth_p)
-    bary = torch.zeros((H * W, 3), dtype=v.dtype).index_put((pix,), bary_p)
+    depth = torch.full((H * W,), float("inf"), dtype=v.dtype, device=v.device).index_put((pix,), depth_p)
+    bary = torch.zeros((H * W, 3), dtype=v.dtype, device=v.device).index_put((pix,), bary_p)
     return Fragments(face_index=face_of.view(H, W), depth=depth.view(H, W), bary=bary.view(H, W, 3),
                      mask=(face_of >= 0).view(H, W))
 
@@ -219,9 +220,9 @@ def face_normals(vertices, faces):
     return n / n.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
-def _colors(colors, n, name, dtype):
+def _colors(colors, n, name, dtype, device):
     c = colors if isinstance(colors, torch.Tensor) else torch.as_tensor(colors, dtype=dtype)
-    c = c.to(dtype)
+    c = c.to(device, dtype)
     if c.ndim == 1 and c.shape[0] == 3:
         c = c.expand(n, 3)
     if c.ndim != 2 or c.shape != (n, 3):
@@ -243,24 +244,24 @@ def shade_lambert(fragments, vertices, faces, vertex_colors=None, face_colors=No
     pix = torch.nonzero(fragments.mask.reshape(-1)).squeeze(1)
     fid = fragments.face_index.reshape(-1)[pix]
     if vertex_colors is not None:
-        vc = _colors(vertex_colors, v.shape[0], "vertex_colors", v.dtype)
+        vc = _colors(vertex_colors, v.shape[0], "vertex_colors", v.dtype, v.device)
         base = (fragments.bary.reshape(-1, 3)[pix, :, None] * vc[f[fid]]).sum(1)
     elif face_colors is not None:
-        base = _colors(face_colors, f.shape[0], "face_colors", v.dtype)[fid]
+        base = _colors(face_colors, f.shape[0], "face_colors", v.dtype, v.device)[fid]
     else:
-        base = torch.tensor(DEFAULT_COLOR, dtype=v.dtype).expand(pix.numel(), 3)
+        base = torch.tensor(DEFAULT_COLOR, dtype=v.dtype, device=v.device).expand(pix.numel(), 3)
     if light_dir is None:
         if camera is None:
             raise ShapeLabError("shade_lambert: give light_dir or the camera (for a headlight)")
-        light = -camera.forward.to(v.dtype)
+        light = -camera.forward.to(v.device, v.dtype)
     else:
-        light = torch.as_tensor(light_dir, dtype=v.dtype)
+        light = torch.as_tensor(light_dir, dtype=v.dtype, device=v.device)
         if light.shape != (3,) or light.norm() == 0:
             raise ShapeLabError(f"light_dir: expected a non-zero 3-vector, got {light.tolist()}")
     light = light / light.norm()
     lambert = (face_normals(v, f)[fid] @ light).abs()                     # two-sided
     rgb_p = base * (ambient + (1.0 - ambient) * lambert)[:, None]
-    bg = torch.as_tensor(background, dtype=v.dtype)
+    bg = torch.as_tensor(background, dtype=v.dtype, device=v.device)
     rgb = bg.expand(H * W, 3).index_put((pix,), rgb_p)
     alpha = fragments.mask.reshape(-1, 1).to(v.dtype)
     return torch.cat([rgb, alpha], dim=1).view(H, W, 4)
