@@ -1,0 +1,341 @@
+"""Writing one shape into every requested real layout, and the resumable, parallel batch driver shared
+by `preprocess.py synth` and `preprocess.py mesh`.
+
+A shape's files are first written under OUT/.staging/<job>/ with the same relative paths as under OUT,
+then moved into place file by file (os.replace, atomic), and only then its marker
+OUT/.done/<synset>/<id>.json is written. A shape with a marker is finished; an interrupted one has
+no marker and is redone. Split files are rebuilt from all markers at the end of every run, so shards
+of a job array can run in any order.
+"""
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from modules.data import genren, humans, ifnet, onet, r2n2, shapenet_part
+from modules.data.categories import ALL_CATEGORIES, SYNSET_TO_NAME
+from modules.data.npz import save_npz
+from modules.geometry.io import save_mesh
+from modules.utils import ShapeLabError, atomic_write
+
+FORMATS = ("shapenet_part", "onet", "ifnet", "r2n2", "genren", "humans")
+SPLITS = ("train", "val", "test")
+SPLIT_FRACTIONS = (("train", 0.7), ("val", 0.1), ("test", 0.2))
+R2N2_FOV = 50.0             # degrees; camera distance = 1.75 * distance ratio (R2N2's Blender constant)
+HUMAN_EYE, HUMAN_TARGET, HUMAN_FOV = (0.5, 0.3, 1.3), (0.0, -0.02, 0.0), 45.0
+
+
+@dataclass
+class WriteConfig:
+    out: str = "data/synth"
+    seed: int = 0
+    formats: tuple = FORMATS
+    views: int = 24
+    n_ifnet_surface: int = 30_000
+    n_part_points: int = 2500      # ShapeNet-Part .pts
+    n_genren: int = 10_000
+    sigmas: tuple = ifnet.SIGMAS
+    image_size: int = 137
+    human_image_size: int = 224
+
+
+@dataclass
+class ShapeRecord:
+    """Everything the writers need for one shape. samples: surface (N,3), normals, labels (global part
+    ids or None), uniform (M,3), uniform_occ (M,), boundary_<sigma>: (points, occupancies)."""
+    synset: str
+    shape_id: str
+    group: str                   # genren folder name (category)
+    vertices: np.ndarray
+    faces: np.ndarray
+    samples: dict
+    colors: np.ndarray = None    # per-vertex RGB in [0,1] for the renders (None: grey)
+    voxels: np.ndarray = None    # (32,32,32) bool over [-0.5,0.5]^3, indexed [x,y,z]
+    extra: dict = field(default_factory=dict)
+
+
+def split_from_uniform(u):
+    acc = 0.0
+    for name, frac in SPLIT_FRACTIONS:
+        acc += frac
+        if u < acc:
+            return name
+    return SPLIT_FRACTIONS[-1][0]
+
+
+# ------------------------------------------------------------------ rendering
+
+def r2n2_view_params(rng, n):
+    """R2N2 rendering_metadata rows: azimuth U[0,360), elevation U[25,30], in-plane 0, distance ratio, fov."""
+    return np.stack([rng.uniform(0, 360, n), rng.uniform(25, 30, n), np.zeros(n),
+                     rng.uniform(0.9, 1.0, n), np.full(n, R2N2_FOV)], 1)
+
+
+def camera_from_view(row):
+    """(eye, target, fov) of an R2N2 metadata row; the object sits at the origin."""
+    az, el, _, ratio, fov = (float(x) for x in row)
+    dist = 1.75 * ratio
+    a, e = np.radians(az), np.radians(el)
+    eye = dist * np.array([np.cos(e) * np.sin(a), np.sin(e), np.cos(e) * np.cos(a)])
+    return eye, (0.0, 0.0, 0.0), fov
+
+
+def render_views(vertices, faces, colors, cameras, size):
+    """[(rgba uint8 (S,S,4) with alpha = mask, world_mat (3,4), camera_mat (3,3)), ...] from the shared
+    z-buffer rasterizer (Lambert shading, vertex colours); ONet camera conventions."""
+    import torch
+    from modules.geometry import rasterizer
+    v = torch.as_tensor(np.asarray(vertices), dtype=torch.float32)
+    f = torch.as_tensor(np.asarray(faces), dtype=torch.long)
+    c = None if colors is None else torch.as_tensor(np.asarray(colors), dtype=torch.float32)
+    out = []
+    with torch.no_grad():
+        for eye, target, fov in cameras:
+            cam = rasterizer.look_at_camera(eye, target, fov_deg=fov, width=size, height=size)
+            img = rasterizer.render_mesh(v, f, cam, vertex_colors=c)
+            world_mat, camera_mat = cam.to_onet()
+            out.append((rasterizer.to_uint8_image(img["rgba"]), world_mat, camera_mat))
+    return out
+
+
+def on_white(rgba):
+    a = rgba[..., 3:4].astype(np.float32) / 255.0
+    return np.round(rgba[..., :3] * a + 255.0 * (1 - a)).astype(np.uint8)
+
+
+# ------------------------------------------------------------------ one shape, every format
+
+def _save_mesh_once(path, rec):
+    """Mesh text is the slowest file to write: format it once per extension, copy it after."""
+    ext = os.path.splitext(path)[1]
+    first = rec.extra.get(ext)
+    if first is None:
+        save_mesh(path, rec.vertices, rec.faces)
+        rec.extra[ext] = path
+    else:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        shutil.copyfile(first, path)
+
+
+def write_formats(rec, cfg, formats, stage, rng):
+    """Write `rec` in each of `formats` under the staging root `stage`; `rng` draws the camera views."""
+    s, synset, sid = rec.samples, rec.synset, rec.shape_id
+    if "humans" in formats:
+        seq, frame = sid.split("/")
+        paths = humans.frame_paths(os.path.join(stage, "humans"), seq, int(frame))
+        _save_mesh_once(paths["mesh"], rec)
+        humans.write_surface_points(paths["surface"], s["surface"], s["normals"], s["labels"])
+        humans.write_points_npz(paths["points"], s["uniform"], s["uniform_occ"])
+        if cfg.views > 0:
+            (rgba, w, c), = render_views(rec.vertices, rec.faces, rec.colors, [(HUMAN_EYE, HUMAN_TARGET, HUMAN_FOV)],
+                                         cfg.human_image_size)
+            r2n2.write_image(paths["render"], on_white(rgba))
+            save_npz(paths["camera"], world_mat=w, camera_mat=c)
+    if "shapenet_part" in formats:
+        if s.get("labels") is None:
+            raise ShapeLabError(f"{synset}/{sid}: the shapenet_part format needs part labels")
+        k = cfg.n_part_points
+        shapenet_part.write_shape(os.path.join(stage, "shapenet_part"), synset, sid, s["surface"][:k], s["labels"][:k])
+    renders, view_rows = [], None
+    if cfg.views > 0 and any(f in formats for f in ("r2n2", "genren", "onet")):
+        view_rows = r2n2_view_params(rng, cfg.views)
+        renders = render_views(rec.vertices, rec.faces, rec.colors, [camera_from_view(r) for r in view_rows],
+                               cfg.image_size)
+    if "onet" in formats:
+        d = os.path.join(stage, "onet", synset, sid)
+        onet.write_pointcloud_npz(os.path.join(d, "pointcloud.npz"), s["surface"], s["normals"],
+                                  *s.get("loc_scale", ((0, 0, 0), 1.0)))
+        onet.write_points_npz(os.path.join(d, "points.npz"), s["uniform"], s["uniform_occ"],
+                              *s.get("loc_scale", ((0, 0, 0), 1.0)))
+        _save_mesh_once(os.path.join(d, "model.off"), rec)
+        if renders:
+            for i, (rgba, _, _) in enumerate(renders):
+                r2n2.write_image(os.path.join(d, "img_choy2016", f"{i:03d}.jpg"), on_white(rgba), quality=95)
+            onet.write_cameras_npz(os.path.join(d, "img_choy2016", "cameras.npz"),
+                                   [r[1] for r in renders], [r[2] for r in renders])
+    if "ifnet" in formats:
+        d = os.path.join(stage, "ifnet", synset, sid)
+        _save_mesh_once(os.path.join(d, "isosurf_scaled.off"), rec)
+        ifnet.write_surface_samples(os.path.join(d, "surface_30000_samples.npy"), s["surface"][:cfg.n_ifnet_surface])
+        for sigma in cfg.sigmas:
+            pts, occ = s[f"boundary_{sigma}"]
+            ifnet.write_boundary_samples(os.path.join(d, ifnet.boundary_name(sigma)), pts, occ)
+    if "r2n2" in formats:
+        from modules.geometry.binvox import write_binvox
+        root = os.path.join(stage, "r2n2")
+        write_binvox(r2n2.binvox_path(root, synset, sid), rec.voxels, translate=(-0.5, -0.5, -0.5), scale=1.0)
+        save_mesh(r2n2.mesh_path(root, synset, sid), rec.vertices, rec.faces)
+        if renders:
+            d = r2n2.rendering_dir(root, synset, sid)
+            names = [f"{i:02d}.png" for i in range(len(renders))]
+            for name, (rgba, _, _) in zip(names, renders):
+                r2n2.write_image(os.path.join(d, name), rgba)
+            r2n2.write_rendering_metadata(os.path.join(d, "rendering_metadata.txt"), view_rows)
+            with atomic_write(os.path.join(d, "renderings.txt")) as tmp, open(tmp, "w") as f:
+                f.write("\n".join(names) + "\n")
+    if "genren" in formats:
+        root = os.path.join(stage, "genren", rec.group)
+        k = cfg.n_genren
+        genren.write_shape(os.path.join(root, "shapes"), sid.replace("/", "_"), s["surface"][:k], s["normals"][:k])
+        for i, (rgba, _, _) in enumerate(renders):
+            r2n2.write_image(os.path.join(root, "images", f"{sid.replace('/', '_')}_{i:02d}.png"), rgba)
+
+
+# ------------------------------------------------------------------ staging, markers, indexes
+
+def marker_path(out, synset, sid):
+    return os.path.join(out, ".done", synset, sid.replace("/", "_") + ".json")
+
+
+def read_marker(out, synset, sid):
+    try:
+        with open(marker_path(out, synset, sid)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def is_done(cfg, synset, sid, formats):
+    m = read_marker(cfg.out, synset, sid)
+    return (m is not None and set(formats) <= set(m["formats"]) and m["views"] == cfg.views
+            and m["seed"] == cfg.seed)
+
+
+def commit_shape(cfg, rec, formats, stage_writer, info):
+    """Stage all files of one shape, move them into place, then write the marker (see module doc)."""
+    stage = os.path.join(cfg.out, ".staging", f"{rec.synset}-{rec.shape_id.replace('/', '_')}-{os.getpid()}")
+    shutil.rmtree(stage, ignore_errors=True)
+    try:
+        stage_writer(stage)
+        for root, _, files in os.walk(stage):
+            dst_dir = os.path.join(cfg.out, os.path.relpath(root, stage))
+            for name in files:
+                os.makedirs(dst_dir, exist_ok=True)
+                os.replace(os.path.join(root, name), os.path.join(dst_dir, name))
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    old = read_marker(cfg.out, rec.synset, rec.shape_id)
+    keep = old["formats"] if old and old["seed"] == cfg.seed and old["views"] == cfg.views else []
+    marker = dict(info, synset=rec.synset, id=rec.shape_id, group=rec.group, formats=sorted(set(formats) | set(keep)),
+                  views=cfg.views, seed=cfg.seed)
+    with atomic_write(marker_path(cfg.out, rec.synset, rec.shape_id)) as tmp, open(tmp, "w") as f:
+        json.dump(marker, f, sort_keys=True)
+
+
+def all_markers(out, seed):
+    root = os.path.join(out, ".done")
+    found = []
+    for synset in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+        for name in sorted(os.listdir(os.path.join(root, synset))):
+            try:
+                with open(os.path.join(root, synset, name)) as f:
+                    m = json.load(f)
+            except (OSError, ValueError):
+                continue
+            if m.get("seed") == seed:
+                found.append(m)
+    return found
+
+
+def write_indexes(out, seed, views):
+    """Split files / lists of every format from all finished shapes (rewritten after every run)."""
+    by_fmt = {}
+    for m in all_markers(out, seed):
+        for fmt in m["formats"]:
+            by_fmt.setdefault(fmt, []).append(m)
+    if "shapenet_part" in by_fmt:
+        root = os.path.join(out, "shapenet_part")
+        ms = by_fmt["shapenet_part"]
+        names = {SYNSET_TO_NAME[m["synset"]] for m in ms}
+        shapenet_part.write_synsetoffset2category(root, [n for n in ALL_CATEGORIES if n in names])
+        for s in SPLITS:
+            shapenet_part.write_split(root, s, [(m["synset"], m["id"]) for m in ms if m["split"] == s])
+    if "onet" in by_fmt:
+        root = os.path.join(out, "onet")
+        ms = by_fmt["onet"]
+        onet.write_metadata(root, {m["synset"]: m["group"] for m in ms})
+        for synset in sorted({m["synset"] for m in ms}):
+            for s in SPLITS:
+                onet.write_lst(os.path.join(root, synset, f"{s}.lst"),
+                               [m["id"] for m in ms if m["synset"] == synset and m["split"] == s])
+    if "ifnet" in by_fmt:
+        ifnet.write_split_npz(os.path.join(out, "ifnet", "split.npz"),
+                              {s: [f"{m['synset']}/{m['id']}" for m in by_fmt["ifnet"] if m["split"] == s] for s in SPLITS})
+    if "r2n2" in by_fmt:
+        r2n2.write_split(os.path.join(out, "r2n2", "split.json"),
+                         {s: [(m["synset"], m["id"], list(range(m["views"]))) for m in by_fmt["r2n2"] if m["split"] == s]
+                          for s in SPLITS})
+    if "humans" in by_fmt:
+        rows = sorted((m["id"].split("/")[0], int(m["id"].split("/")[1]), m["split"]) for m in by_fmt["humans"])
+        humans.write_splits_csv(os.path.join(out, "humans", "d-faust_splits.csv"), rows)
+
+
+# ------------------------------------------------------------------ the batch driver
+
+def parse_shard(text):
+    try:
+        i, n = (int(x) for x in str(text).split("/"))
+    except ValueError:
+        raise ShapeLabError(f"--shard {text!r}: expected i/n with 0 <= i < n, e.g. 0/4") from None
+    if not 0 <= i < n:
+        raise ShapeLabError(f"--shard {text!r}: expected i/n with 0 <= i < n, e.g. 0/4")
+    return i, n
+
+
+def check_formats(formats, views):
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise ShapeLabError(f"--formats: unknown format(s) {', '.join(bad)}; valid: {', '.join(FORMATS)}")
+    if views < 0:
+        raise ShapeLabError(f"--views must be >= 0, got {views}")
+
+
+def _init_worker():
+    import torch
+    torch.set_num_threads(1)
+
+
+def _guarded(job):
+    fn, item = job
+    t0 = time.time()
+    try:
+        return ("ok", item, fn(item), time.time() - t0)
+    except Exception as err:  # one broken item is reported in the summary; the run goes on
+        msg = str(err) if isinstance(err, ShapeLabError) else f"{type(err).__name__}: {err}"
+        return ("failed", item, msg, time.time() - t0)
+
+
+def run_batch(fn, items, jobs=1, desc="shapes", progress=True, describe=str):
+    """Run fn(item) for every item (in worker processes when jobs > 1) with a progress bar.
+    Returns dict(written, failed [(item, message)], results [(item, result)], seconds)."""
+    from tqdm import tqdm
+    summary = dict(written=0, failed=[], results=[], seconds=0.0)
+    t0 = time.time()
+    bar = tqdm(total=len(items), desc=desc, unit="shape", disable=not progress, file=sys.stderr)
+    jobs_list = [(fn, it) for it in items]
+
+    def collect(res):
+        status, item, payload, _ = res
+        if status == "ok":
+            summary["written"] += 1
+            summary["results"].append((item, payload))
+        else:
+            summary["failed"].append((item, payload))
+            bar.write(f"skipped {describe(item)}: {payload}")
+        bar.update(1)
+
+    if jobs > 1 and len(items) > 1:
+        with multiprocessing.get_context("fork").Pool(min(jobs, len(items)), initializer=_init_worker) as pool:
+            for res in pool.imap_unordered(_guarded, jobs_list, chunksize=1):
+                collect(res)
+    else:
+        for job in jobs_list:
+            collect(_guarded(job))
+    bar.close()
+    summary["seconds"] = time.time() - t0
+    return summary

@@ -1,0 +1,71 @@
+"""Data preparation: the embedded synthetic dataset, real meshes, NST point clouds, part-id listing.
+
+    python preprocess.py synth --out data/synth [--categories chair,table] [--per-category 100] [-j 2]
+    python preprocess.py mesh  --in DIR_OR_FILES... --out data/mymeshes [-j 2] [--shard 0/4]
+    python preprocess.py xyz   --in model.obj --out model.xyzn [--iters 2]   (or the seed's --data_path ... --subdiv_iters 2)
+    python preprocess.py parts --category lamp
+See docs/data.md.
+"""
+import argparse
+import os
+import sys
+
+from modules.utils import cli_main
+
+
+def _common(p, default_out):
+    p.add_argument("--out", default=default_out, help="output root (default %(default)s)")
+    p.add_argument("-j", "--jobs", type=int, default=max(1, os.cpu_count() or 1),
+                   help="worker processes (default: all cores, %(default)s)")
+    p.add_argument("--shard", default="0/1", help="i/n: process only every n-th item starting at i (job arrays)")
+    p.add_argument("--formats", default=None,
+                   help="comma-separated subset of shapenet_part,onet,ifnet,r2n2,genren,humans (default: all)")
+    p.add_argument("--views", type=int, default=24, help="rendered views per shape (0 = no renders; default 24)")
+    p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same bytes (default 0)")
+    p.add_argument("--resolution", type=int, default=128, help="marching-cubes grid resolution (default 128)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("synth", help="generate the procedural part-labelled dataset")
+    _common(p, "data/synth")
+    p.add_argument("--categories", default="all",
+                   help="comma-separated category names or synsets, 'all' = 16 ShapeNet-Part + human (default)")
+    p.add_argument("--per-category", type=int, default=100, help="shapes per category (human: frames; default 100)")
+
+    p = sub.add_parser("mesh", help="the same outputs from real .obj/.off/.ply meshes")
+    p.add_argument("--in", dest="inputs", nargs="+", required=True, help="mesh files or folders (searched recursively)")
+    _common(p, "data/meshes")
+    p.add_argument("--category", default=None,
+                   help="synset folder to write under (default: the parent folder name if it is a synset, else 'mesh')")
+
+    p = sub.add_parser("xyz", help="NST seed preprocessing: (Loop-subdivided) mesh vertices -> .xyz / .xyzn")
+    p.add_argument("--in", "--data_path", dest="inputs", nargs="+", required=True, help="mesh files or folders")
+    p.add_argument("--out", "--save_path", dest="out", default=None,
+                   help="output .xyz/.xyzn file, or a folder for several inputs "
+                        "(default preprocessed_meshes/<exp_name>___sbd<iters>.<format>)")
+    p.add_argument("--iters", "--subdiv_iters", dest="iters", type=int, default=0,
+                   help="Loop subdivision iterations (default 0)")
+    p.add_argument("--format", choices=("xyz", "xyzn"), default="xyz", help="xyz, or xyzn with vertex normals")
+    p.add_argument("--exp_name", default="experiment_0", help="name of the default output file")
+    p.add_argument("--visualize", action="store_true", help="also write a PNG of the points (no viewer window)")
+
+    p = sub.add_parser("parts", help="list the global part ids of a category")
+    p.add_argument("--category", default=None, help="category name or synset (default: all)")
+    return parser
+
+
+@cli_main
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0].startswith("--data_path"):   # the NST seed's command line: preprocess.py --data_path ...
+        argv = ["xyz"] + argv
+    args = build_parser().parse_args(argv)
+    from modules.data import preprocessing
+    return preprocessing.run(args)
+
+
+if __name__ == "__main__":
+    main()
