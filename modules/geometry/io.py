@@ -7,6 +7,7 @@ Conventions (every reader returns these, every writer takes them):
 - Bad files raise `ShapeLabError` naming the file and what was wrong.
 """
 import os
+import warnings
 
 import numpy as np
 import trimesh
@@ -52,7 +53,10 @@ def load_mesh(path, allow_empty=False):
     if ext not in MESH_EXTENSIONS:
         raise ShapeLabError(f"{path}: mesh extension {ext!r} not supported (expected one of {MESH_EXTENSIONS})")
     try:
-        mesh = trimesh.load(path, process=False, force="mesh")
+        mesh = trimesh.load(path, process=False)  # not force="mesh": that drops the stored vertex normals
+        if isinstance(mesh, trimesh.Scene):  # an OBJ with several objects / groups
+            geoms = [g for g in mesh.geometry.values() if isinstance(g, trimesh.Trimesh)]
+            mesh = trimesh.util.concatenate(geoms) if geoms else None
     except Exception as err:  # trimesh raises many kinds (ValueError, IndexError, KeyError, ...)
         raise ShapeLabError(f"{path}: not a readable {ext} mesh ({type(err).__name__}: {err})") from err
     if allow_empty and isinstance(mesh, trimesh.Trimesh) and len(mesh.faces) == 0:
@@ -73,9 +77,9 @@ def save_mesh(path, vertices, faces, vertex_colors=None, vertex_normals=None):
     kwargs = {}
     if vertex_colors is not None:
         kwargs["vertex_colors"] = _colors_to_uint8(_to_numpy(vertex_colors), len(vertices), path)
-    mesh = trimesh.Trimesh(vertices=vertices, faces=faces, process=False, **kwargs)
     if vertex_normals is not None:
-        mesh.vertex_normals = _check_per_point(_to_numpy(vertex_normals), len(vertices), "vertex_normals", path)
+        kwargs["vertex_normals"] = _check_per_point(_to_numpy(vertex_normals), len(vertices), "vertex_normals", path)
+    mesh = trimesh.Trimesh(vertices=vertices, faces=faces, process=False, **kwargs)
     export_kwargs = {}
     if ext == ".obj":
         export_kwargs["include_normals"] = vertex_normals is not None
@@ -206,7 +210,9 @@ def _to_numpy(x):
 
 def _load_table(path):
     try:
-        table = np.loadtxt(path, dtype=np.float64, ndmin=2)
+        with warnings.catch_warnings():  # an empty file is reported below as an error, not a warning
+            warnings.simplefilter("ignore", UserWarning)
+            table = np.loadtxt(path, dtype=np.float64, ndmin=2)
     except ValueError as err:
         raise ShapeLabError(f"{path}: expected whitespace-separated numbers ({err})") from err
     if table.size == 0:

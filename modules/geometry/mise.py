@@ -13,7 +13,8 @@ from modules.utils import ShapeLabError
 def marching_cubes(values, threshold, box_min=-0.5, box_max=0.5):
     """PyMCubes on a (R,R,R) grid -> (vertices float32 (V,3) in world coordinates, faces int64 (F,3)).
 
-    The grid is padded by one cell of "outside" so a shape touching the box gives a closed surface.
+    The grid is padded by one cell of "far outside" so a shape touching the box gives a closed surface
+    lying on the box boundary.
     An empty result (nothing crosses the threshold) returns (0,3) arrays.
     """
     values = np.asarray(values, dtype=np.float64)
@@ -22,7 +23,8 @@ def marching_cubes(values, threshold, box_min=-0.5, box_max=0.5):
                             f"got shape {values.shape}")
     if np.isnan(values).any():
         raise ShapeLabError("marching_cubes: values contain NaN")
-    outside = min(float(values.min()), threshold) - 1.0
+    # Far outside (as ONet's -1e6 padding): the closing surface sits on the box boundary, not half a cell out.
+    outside = threshold - 1e6 * (1.0 + float(np.abs(values).max()) + abs(float(threshold)))
     padded = np.pad(values, 1, mode="constant", constant_values=outside)
     vertices, faces = mcubes.marching_cubes(padded, float(threshold))
     vertices = vertices - 1.0  # undo the padding shift
