@@ -23,6 +23,15 @@ TINY = {
 }
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run much faster single-threaded on the shared 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def build(key, cfg=None, threshold=0.5):
     name = "convonet" if key.startswith("convonet") else key
     return MODELS.build({"name": name, **(cfg or TINY[key]), "threshold": threshold})
