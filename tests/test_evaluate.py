@@ -1,0 +1,106 @@
+"""evaluate.py end to end on a tiny hand-made generation folder (ONet and IF-Net layouts)."""
+import csv
+import os
+
+import numpy as np
+import pytest
+import trimesh
+
+import evaluate
+from modules.data.onet import write_pointcloud_npz, write_points_npz
+from modules.evaluation import summarize
+from modules.geometry.io import save_mesh
+
+N = 4000  # points per cloud: small so the test is fast; the protocol's 100k is the default
+
+
+def _sphere_cloud(radius, rng):
+    u = rng.normal(size=(N, 3))
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    return radius * u, u
+
+
+@pytest.fixture()
+def folders(tmp_path):
+    rng = np.random.default_rng(0)
+    gt, gen = tmp_path / "gt", tmp_path / "exp" / "generation"
+    sphere = trimesh.creation.icosphere(4, radius=0.38)
+    objects = {("03001627", "good1"): "sphere", ("03001627", "broken"): "broken",
+               ("03001627", "empty"): "empty", ("02691156", "good2"): "sphere", ("02691156", "ifnet"): "ifnet"}
+    for (syn, oid), kind in objects.items():
+        gdir, odir = gt / syn / oid, gen / syn / oid
+        os.makedirs(gdir)
+        os.makedirs(odir)
+        if kind == "ifnet":
+            gt_mesh = trimesh.creation.icosphere(4, radius=0.4)
+            save_mesh(gdir / "isosurf_scaled.off", gt_mesh.vertices, gt_mesh.faces)
+        else:
+            write_pointcloud_npz(gdir / "pointcloud.npz", *_sphere_cloud(0.4, rng))
+            pts = rng.uniform(-0.55, 0.55, (N, 3))
+            write_points_npz(gdir / "points.npz", pts, np.linalg.norm(pts, axis=1) < 0.4)
+        mesh_path = odir / "surface_reconstruction.off"
+        if kind == "broken":
+            mesh_path.write_text("OFF\n3 1 0\n0 0 0\n1 0 0\n0 1 0\n3 0 1 9\n")
+        elif kind == "empty":
+            save_mesh(mesh_path, np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64))
+        else:
+            save_mesh(mesh_path, sphere.vertices, sphere.faces)
+    return tmp_path
+
+
+def _read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_evaluate_end_to_end_with_a_broken_and_an_empty_mesh(folders, capsys):
+    evaluate.main(["-generation_path", str(folders / "exp" / "generation"), "-gt_path", str(folders / "gt"),
+                   "-reconst", "-n_samples", str(N), "-iou_samples", str(N), "-no_progress"])
+    out_dir = folders / "exp"
+    rows = {r["id"]: r for r in _read_csv(out_dir / "evaluation_results.csv")}
+    assert set(rows) == {"good1", "good2", "broken", "empty", "ifnet"}
+    assert "broken/surface_reconstruction.off" in rows["broken"]["error"] and "index" in rows["broken"]["error"]
+    assert rows["broken"]["iou"] == ""
+    assert rows["empty"]["error"] == "" and float(rows["empty"]["chamfer-L1"]) == pytest.approx(3 ** 0.5)
+    assert float(rows["empty"]["iou"]) == 0.0
+    for oid in ("good1", "good2", "ifnet"):
+        assert rows[oid]["error"] == ""
+        assert float(rows[oid]["iou"]) == pytest.approx((0.38 / 0.4) ** 3, abs=0.03)
+        assert float(rows[oid]["chamfer-L1"]) == pytest.approx(0.02, abs=0.005)
+    classes = {r["class"]: r for r in _read_csv(out_dir / "evaluation_results_classes.csv")}
+    assert classes["03001627"]["objects"] == "3" and classes["03001627"]["failed"] == "1"
+    assert classes["03001627"]["name"] == "chair"
+    good = [float(rows[k]["iou"]) for k in ("good1", "empty", "good2", "ifnet")]
+    assert float(classes["object mean"]["iou"]) == pytest.approx(np.mean(good))
+    chair, plane = np.mean(good[:2]), np.mean(good[2:])
+    assert float(classes["class mean"]["iou"]) == pytest.approx((chair + plane) / 2)
+    md = (out_dir / "evaluation_results.md").read_text()
+    assert "| **object mean** |" in md and "03001627/broken" in md
+    assert "1 of 5 objects failed" in capsys.readouterr().out
+
+
+def test_evaluate_parallel_matches_serial(folders):
+    from modules.evaluation import evaluate_generation
+    kw = dict(gt_path=str(folders / "gt"), n_samples=N, iou_samples=N, progress=False)
+    serial, _, _ = evaluate_generation(str(folders / "exp"), jobs=1, **kw)
+    parallel, _, _ = evaluate_generation(str(folders / "exp"), jobs=2, **kw)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(serial) == strip(parallel)
+
+
+def test_evaluate_bad_arguments_exit_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        evaluate.main(["-generation_path", str(tmp_path / "nope")])
+    assert e.value.code == 2 and "not a folder" in capsys.readouterr().err
+    os.makedirs(tmp_path / "generation")
+    with pytest.raises(SystemExit) as e:
+        evaluate.main(["-generation_path", str(tmp_path / "generation"), "-gt_path", str(tmp_path)])
+    assert e.value.code == 2 and "no <class>/<id>/surface_reconstruction.off" in capsys.readouterr().err
+
+
+def test_summary_counts_failures_and_skips_them_in_means():
+    rows = [{"class": "a", "id": "1", "iou": 0.5, "error": ""}, {"class": "a", "id": "2", "error": "bad"},
+            {"class": "b", "id": "3", "iou": 1.0, "error": ""}]
+    summary = {e["class"]: e for e in summarize(rows)}
+    assert summary["a"]["failed"] == 1 and summary["a"]["iou"] == 0.5
+    assert summary["class mean"]["iou"] == 0.75 and summary["object mean"]["iou"] == 0.75
