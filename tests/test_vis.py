@@ -212,3 +212,14 @@ def test_rasterized_render_png_gif_and_cli(tmp_path):
     with pytest.raises(SystemExit) as err:
         main([str(tmp_path / "missing.obj")])
     assert err.value.code == 2
+
+
+def test_uint8_colours_are_scaled(tmp_path):
+    from modules.vis.pointclouds import resolve_point_colors
+    np.testing.assert_allclose(resolve_point_colors(np.array([[255, 0, 0], [0, 0, 1]], np.uint8), 2),
+                               [[1, 0, 0], [0, 0, 1 / 255]])
+    np.testing.assert_allclose(resolve_point_colors(np.array([0.0, 0.5, 1.0]), 2), [[0, 0.5, 1]] * 2)
+    np.testing.assert_allclose(resolve_point_colors([1, 0, 0], 2), [[1, 0, 0]] * 2)       # ints in [0,1]
+    np.testing.assert_allclose(resolve_point_colors([[255, 128, 0]] * 2, 2), [[1, 128 / 255, 0]] * 2)
+    with pytest.raises(ShapeLabError):
+        resolve_point_colors(np.zeros(5), 2)

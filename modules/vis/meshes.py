@@ -27,13 +27,13 @@ def _rgb(colors, n, name):
     c = colors.detach().cpu().numpy() if hasattr(colors, "detach") else np.asarray(colors)
     if c.ndim == 1 and c.shape[0] == n and np.issubdtype(c.dtype, np.integer) and n not in (3, 4):
         return part_colors(c)  # per-face / per-vertex part ids
+    if c.dtype == np.uint8 or (np.issubdtype(c.dtype, np.integer) and c.max(initial=0) > 1):
+        c = c / 255.0                                    # 0-255 colours; [1, 0, 0] stays pure red
     c = c.astype(np.float64)
     if c.ndim == 1 and c.shape[0] in (3, 4):
         c = np.tile(c, (n, 1))
     if c.ndim != 2 or c.shape[0] != n or c.shape[1] not in (3, 4):
         raise ShapeLabError(f"{name}: expected (3,), ({n},3) RGB or ({n},) integer ids, got shape {c.shape}")
-    if c.max(initial=0) > 1.0:
-        c = c / 255.0
     return np.clip(c[:, :3], 0, 1)
 
 

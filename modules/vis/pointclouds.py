@@ -10,18 +10,19 @@ DEFAULT_POINT_COLOR = (0.27, 0.51, 0.71)
 
 
 def resolve_point_colors(colors, n, name="colors"):
-    """None -> one default colour; (N,) integer ids -> part_colors; (3,) or (N,3)/(N,4) RGB(A) in [0,1]."""
+    """None -> one default colour; (N,) integer ids -> part_colors; (3,) or (N,3)/(N,4) RGB(A): floats in
+    [0,1], integer arrays in 0-255."""
     if colors is None:
         return np.tile(np.asarray(DEFAULT_POINT_COLOR), (n, 1))
     c = colors.detach().cpu().numpy() if hasattr(colors, "detach") else np.asarray(colors)
     if c.ndim == 1 and c.shape[0] == n and np.issubdtype(c.dtype, np.integer) and n not in (3, 4):
         return part_colors(c)
+    if c.dtype == np.uint8 or (np.issubdtype(c.dtype, np.integer) and c.max(initial=0) > 1):
+        c = c / 255.0                                    # 0-255 colours; [1, 0, 0] stays pure red
     c = c.astype(np.float64)
     if c.ndim == 1 and c.shape[0] in (3, 4):
-        return np.tile(c, (n, 1))
+        return np.tile(np.clip(c, 0, 1), (n, 1))
     if c.ndim == 2 and c.shape[0] == n and c.shape[1] in (3, 4):
-        if c.max(initial=0) > 1.0:  # uint8-style colours
-            c = c / 255.0
         return np.clip(c, 0, 1)
     raise ShapeLabError(f"{name}: expected None, (N,) integer part ids, (3,) or (N,3) RGB with N={n}, "
                         f"got shape {c.shape}")
