@@ -1,7 +1,6 @@
 """The procedural dataset: primitives' distances, grammars, exact labels, determinism, resume,
 readers on generated files, and real-mesh preprocessing with a corrupt file."""
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -218,10 +217,12 @@ def test_corrupt_mesh_is_reported_and_skipped(tmp_path):
     assert preprocess_meshes(cfg, [str(src)], progress=False)["skipped"] == 2
 
 
-def test_cli_parts_and_errors():
-    run = [sys.executable, os.path.join(ROOT, "preprocess.py")]
-    out = subprocess.run(run + ["parts", "--category", "lamp"], capture_output=True, text=True, cwd=ROOT)
-    assert out.returncode == 0 and "24 base" in out.stdout and "27 tube" in out.stdout
-    bad = subprocess.run(run + ["synth", "--categories", "chiar", "--per-category", "1"], capture_output=True,
-                         text=True, cwd=ROOT)
-    assert bad.returncode == 2 and "did you mean chair" in bad.stderr
+def test_cli_parts_and_errors(capsys):
+    sys.path.insert(0, ROOT)
+    import preprocess
+    preprocess.main(["parts", "--category", "lamp"])
+    out = capsys.readouterr().out
+    assert "24 base" in out and "27 tube" in out
+    with pytest.raises(SystemExit) as exit_info:
+        preprocess.main(["synth", "--categories", "chiar", "--per-category", "1"])
+    assert exit_info.value.code == 2 and "did you mean chair" in capsys.readouterr().err

@@ -6,7 +6,7 @@ Layout under ROOT:
     ShapeNetRendering/<synset>/<id>/rendering/rendering_metadata.txt
         one line per view: azimuth elevation in-plane-rotation distance-ratio fov (degrees; as R2N2)
     ShapeNetVox32/<synset>/<id>/model.binvox                   32^3 voxels
-    ShapeNetCore.v1/<synset>/<id>/model.obj                    the mesh
+    ShapeNetCore.v1/<synset>/<id>/model.off                    the mesh (OFF, not OBJ: a copy of the ONet one)
     split.json     {"train"|"val"|"test": {synset: {id: [view indices]}}} (PyTorch3D R2N2 split format)
 """
 import json
@@ -29,7 +29,7 @@ def binvox_path(root, synset, shape_id):
 
 
 def mesh_path(root, synset, shape_id):
-    return os.path.join(root, "ShapeNetCore.v1", synset, shape_id, "model.obj")
+    return os.path.join(root, "ShapeNetCore.v1", synset, shape_id, "model.off")
 
 
 def read_rendering_metadata(path):

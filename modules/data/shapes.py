@@ -585,7 +585,7 @@ def make_human_frame(body, pose):
     for side, hip_key, knee_key, part in ((1, "l_hip", "l_knee", "left leg"), (-1, "r_hip", "r_knee", "right leg")):
         hip_a, knee_a = pose[hip_key], pose[knee_key]
         d_thigh = np.array([side * np.sin(pose["leg_abduct"]), -np.cos(hip_a), -np.sin(hip_a)])
-        d_shin = np.array([side * np.sin(pose["leg_abduct"]), -np.cos(hip_a - knee_a), -np.sin(hip_a - knee_a)])
+        d_shin = np.array([side * np.sin(pose["leg_abduct"]), -np.cos(hip_a + knee_a), -np.sin(hip_a + knee_a)])
         feet_y.append(-(thigh * d_thigh[1] + shin * d_shin[1]))
         prims.append((part, side, d_thigh, d_shin))
     drop = leg_len - max(feet_y)

@@ -1,12 +1,13 @@
 """Writing one shape into every requested real layout, and the resumable, parallel batch driver shared
 by `preprocess.py synth` and `preprocess.py mesh`.
 
-A shape's files are first written under OUT/.staging/<job>/ with the same relative paths as under OUT,
-then moved into place file by file (os.replace, atomic), and only then its marker
-OUT/.done/<synset>/<id>.json is written. A shape with a marker is finished; an interrupted one has
-no marker and is redone. Split files are rebuilt from all markers at the end of every run, so shards
+A shape's per-shape folders (onet/<synset>/<id>/, ...) are written as temporary siblings and renamed
+into place in one step; single files (.pts, .seg, .pt, frame files) are written to a temporary name
+and renamed. Only then is its marker OUT/.done/<synset>/<id>.json written. A shape with a marker is
+finished; an interrupted one has no marker and is redone (its folders are replaced whole). Split files are rebuilt from all markers at the end of every run, so shards
 of a job array can run in any order.
 """
+import contextlib
 import json
 import multiprocessing
 import os
@@ -56,7 +57,12 @@ class ShapeRecord:
     samples: dict
     colors: np.ndarray = None    # per-vertex RGB in [0,1] for the renders (None: grey)
     voxels: np.ndarray = None    # (32,32,32) bool over [-0.5,0.5]^3, indexed [x,y,z]
+    render_mesh: tuple = None    # (vertices, faces, colors) to render instead of the full mesh
     extra: dict = field(default_factory=dict)
+
+    def render(self, cameras, size):
+        v, f, c = self.render_mesh if self.render_mesh is not None else (self.vertices, self.faces, self.colors)
+        return render_views(v, f, c, cameras, size)
 
 
 def split_from_uniform(u):
@@ -110,80 +116,109 @@ def on_white(rgba):
 
 # ------------------------------------------------------------------ one shape, every format
 
+@contextlib.contextmanager
+def shape_dir(final):
+    """Yield a temporary sibling of the per-shape folder `final`; on success it replaces `final` by one
+    rename, so a reader never sees a half-written shape folder."""
+    tmp = f"{final}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    try:
+        yield tmp
+        if os.path.isdir(final):
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _save_mesh_once(path, rec):
-    """Mesh text is the slowest file to write: format it once per extension, copy it after."""
-    ext = os.path.splitext(path)[1]
-    first = rec.extra.get(ext)
-    if first is None:
+    """Mesh text is the slowest file to write: format it once, copy the bytes after (atomic either way)."""
+    first = rec.extra.get("mesh_file")
+    if first is None or not os.path.exists(first):
         save_mesh(path, rec.vertices, rec.faces)
-        rec.extra[ext] = path
+        rec.extra["mesh_file"] = path
     else:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        shutil.copyfile(first, path)
+        with atomic_write(path) as tmp:
+            shutil.copyfile(first, tmp)
 
 
-def write_formats(rec, cfg, formats, stage, rng):
-    """Write `rec` in each of `formats` under the staging root `stage`; `rng` draws the camera views."""
+def write_formats(rec, cfg, formats, out, rng):
+    """Write `rec` in each of `formats` under the dataset root `out`; `rng` draws the camera views.
+    Per-shape folders appear by one rename (`shape_dir`); single files are written atomically."""
     s, synset, sid = rec.samples, rec.synset, rec.shape_id
+    rec.extra.pop("mesh_file", None)
+    renders, view_rows = [], None
+    if cfg.views > 0 and any(f in formats for f in ("r2n2", "genren", "onet")):
+        view_rows = r2n2_view_params(rng, cfg.views)
+        renders = rec.render([camera_from_view(r) for r in view_rows], cfg.image_size)
+    if "onet" in formats:
+        os.makedirs(os.path.join(out, "onet", synset), exist_ok=True)
+        with shape_dir(os.path.join(out, "onet", synset, sid)) as d:
+            loc_scale = s.get("loc_scale", ((0, 0, 0), 1.0))
+            onet.write_pointcloud_npz(os.path.join(d, "pointcloud.npz"), s["surface"], s["normals"], *loc_scale)
+            onet.write_points_npz(os.path.join(d, "points.npz"), s["uniform"], s["uniform_occ"], *loc_scale)
+            save_mesh(os.path.join(d, "model.off"), rec.vertices, rec.faces)
+            if renders:
+                for i, (rgba, _, _) in enumerate(renders):
+                    r2n2.write_image(os.path.join(d, "img_choy2016", f"{i:03d}.jpg"), on_white(rgba), quality=95)
+                onet.write_cameras_npz(os.path.join(d, "img_choy2016", "cameras.npz"),
+                                       [r[1] for r in renders], [r[2] for r in renders])
+        rec.extra["mesh_file"] = os.path.join(out, "onet", synset, sid, "model.off")
+    if "ifnet" in formats:
+        os.makedirs(os.path.join(out, "ifnet", synset), exist_ok=True)
+        with shape_dir(os.path.join(out, "ifnet", synset, sid)) as d:
+            _save_mesh_once(os.path.join(d, "isosurf_scaled.off"), rec)
+            ifnet.write_surface_samples(os.path.join(d, "surface_30000_samples.npy"), s["surface"][:cfg.n_ifnet_surface])
+            for sigma in cfg.sigmas:
+                pts, occ = s[f"boundary_{sigma}"]
+                ifnet.write_boundary_samples(os.path.join(d, ifnet.boundary_name(sigma)), pts, occ)
+        if "mesh_file" in rec.extra:
+            rec.extra["mesh_file"] = os.path.join(out, "ifnet", synset, sid, "isosurf_scaled.off")
     if "humans" in formats:
         seq, frame = sid.split("/")
-        paths = humans.frame_paths(os.path.join(stage, "humans"), seq, int(frame))
+        paths = humans.frame_paths(os.path.join(out, "humans"), seq, int(frame))
         _save_mesh_once(paths["mesh"], rec)
         humans.write_surface_points(paths["surface"], s["surface"], s["normals"], s["labels"])
         humans.write_points_npz(paths["points"], s["uniform"], s["uniform_occ"])
         if cfg.views > 0:
-            (rgba, w, c), = render_views(rec.vertices, rec.faces, rec.colors, [(HUMAN_EYE, HUMAN_TARGET, HUMAN_FOV)],
-                                         cfg.human_image_size)
+            (rgba, w, c), = rec.render([(HUMAN_EYE, HUMAN_TARGET, HUMAN_FOV)], cfg.human_image_size)
             r2n2.write_image(paths["render"], on_white(rgba))
             save_npz(paths["camera"], world_mat=w, camera_mat=c)
     if "shapenet_part" in formats:
         if s.get("labels") is None:
             raise ShapeLabError(f"{synset}/{sid}: the shapenet_part format needs part labels")
         k = cfg.n_part_points
-        shapenet_part.write_shape(os.path.join(stage, "shapenet_part"), synset, sid, s["surface"][:k], s["labels"][:k])
-    renders, view_rows = [], None
-    if cfg.views > 0 and any(f in formats for f in ("r2n2", "genren", "onet")):
-        view_rows = r2n2_view_params(rng, cfg.views)
-        renders = render_views(rec.vertices, rec.faces, rec.colors, [camera_from_view(r) for r in view_rows],
-                               cfg.image_size)
-    if "onet" in formats:
-        d = os.path.join(stage, "onet", synset, sid)
-        onet.write_pointcloud_npz(os.path.join(d, "pointcloud.npz"), s["surface"], s["normals"],
-                                  *s.get("loc_scale", ((0, 0, 0), 1.0)))
-        onet.write_points_npz(os.path.join(d, "points.npz"), s["uniform"], s["uniform_occ"],
-                              *s.get("loc_scale", ((0, 0, 0), 1.0)))
-        _save_mesh_once(os.path.join(d, "model.off"), rec)
-        if renders:
-            for i, (rgba, _, _) in enumerate(renders):
-                r2n2.write_image(os.path.join(d, "img_choy2016", f"{i:03d}.jpg"), on_white(rgba), quality=95)
-            onet.write_cameras_npz(os.path.join(d, "img_choy2016", "cameras.npz"),
-                                   [r[1] for r in renders], [r[2] for r in renders])
-    if "ifnet" in formats:
-        d = os.path.join(stage, "ifnet", synset, sid)
-        _save_mesh_once(os.path.join(d, "isosurf_scaled.off"), rec)
-        ifnet.write_surface_samples(os.path.join(d, "surface_30000_samples.npy"), s["surface"][:cfg.n_ifnet_surface])
-        for sigma in cfg.sigmas:
-            pts, occ = s[f"boundary_{sigma}"]
-            ifnet.write_boundary_samples(os.path.join(d, ifnet.boundary_name(sigma)), pts, occ)
+        shapenet_part.write_shape(os.path.join(out, "shapenet_part"), synset, sid, s["surface"][:k], s["labels"][:k])
     if "r2n2" in formats:
         from modules.geometry.binvox import write_binvox
-        root = os.path.join(stage, "r2n2")
-        write_binvox(r2n2.binvox_path(root, synset, sid), rec.voxels, translate=(-0.5, -0.5, -0.5), scale=1.0)
-        save_mesh(r2n2.mesh_path(root, synset, sid), rec.vertices, rec.faces)
+        root = os.path.join(out, "r2n2")
+        vox_dir = os.path.dirname(r2n2.binvox_path(root, synset, sid))
+        os.makedirs(os.path.dirname(vox_dir), exist_ok=True)
+        with shape_dir(vox_dir) as d:
+            write_binvox(os.path.join(d, "model.binvox"), rec.voxels, translate=(-0.5, -0.5, -0.5), scale=1.0)
+        mesh_dir = os.path.dirname(r2n2.mesh_path(root, synset, sid))
+        os.makedirs(os.path.dirname(mesh_dir), exist_ok=True)
+        with shape_dir(mesh_dir) as d:
+            _save_mesh_once(os.path.join(d, "model.off"), rec)
         if renders:
-            d = r2n2.rendering_dir(root, synset, sid)
-            names = [f"{i:02d}.png" for i in range(len(renders))]
-            for name, (rgba, _, _) in zip(names, renders):
-                r2n2.write_image(os.path.join(d, name), rgba)
-            r2n2.write_rendering_metadata(os.path.join(d, "rendering_metadata.txt"), view_rows)
-            with atomic_write(os.path.join(d, "renderings.txt")) as tmp, open(tmp, "w") as f:
-                f.write("\n".join(names) + "\n")
+            d_final = os.path.dirname(r2n2.rendering_dir(root, synset, sid))
+            os.makedirs(os.path.dirname(d_final), exist_ok=True)
+            with shape_dir(d_final) as top:
+                d = os.path.join(top, "rendering")
+                names = [f"{i:02d}.png" for i in range(len(renders))]
+                for name, (rgba, _, _) in zip(names, renders):
+                    r2n2.write_image(os.path.join(d, name), rgba)
+                r2n2.write_rendering_metadata(os.path.join(d, "rendering_metadata.txt"), view_rows)
+                with atomic_write(os.path.join(d, "renderings.txt")) as tmp, open(tmp, "w") as f:
+                    f.write("\n".join(names) + "\n")
     if "genren" in formats:
-        root = os.path.join(stage, "genren", rec.group)
+        root = os.path.join(out, "genren", rec.group)
         k = cfg.n_genren
-        genren.write_shape(os.path.join(root, "shapes"), sid.replace("/", "_"), s["surface"][:k], s["normals"][:k])
+        name = sid.replace("/", "_")
+        genren.write_shape(os.path.join(root, "shapes"), name, s["surface"][:k], s["normals"][:k])
         for i, (rgba, _, _) in enumerate(renders):
-            r2n2.write_image(os.path.join(root, "images", f"{sid.replace('/', '_')}_{i:02d}.png"), rgba)
+            r2n2.write_image(os.path.join(root, "images", f"{name}_{i:02d}.png"), rgba)
 
 
 # ------------------------------------------------------------------ staging, markers, indexes
@@ -206,19 +241,9 @@ def is_done(cfg, synset, sid, formats):
             and m["seed"] == cfg.seed)
 
 
-def commit_shape(cfg, rec, formats, stage_writer, info):
-    """Stage all files of one shape, move them into place, then write the marker (see module doc)."""
-    stage = os.path.join(cfg.out, ".staging", f"{rec.synset}-{rec.shape_id.replace('/', '_')}-{os.getpid()}")
-    shutil.rmtree(stage, ignore_errors=True)
-    try:
-        stage_writer(stage)
-        for root, _, files in os.walk(stage):
-            dst_dir = os.path.join(cfg.out, os.path.relpath(root, stage))
-            for name in files:
-                os.makedirs(dst_dir, exist_ok=True)
-                os.replace(os.path.join(root, name), os.path.join(dst_dir, name))
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+def commit_shape(cfg, rec, formats, writer, info):
+    """Write all files of one shape (`writer(out)`), then its marker (see the module docstring)."""
+    writer(cfg.out)
     old = read_marker(cfg.out, rec.synset, rec.shape_id)
     keep = old["formats"] if old and old["seed"] == cfg.seed and old["views"] == cfg.views else []
     marker = dict(info, synset=rec.synset, id=rec.shape_id, group=rec.group, formats=sorted(set(formats) | set(keep)),
