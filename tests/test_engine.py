@@ -134,3 +134,4 @@ def test_exit_after_checkpoints_and_exits_3(tmp_path):
                           cwd=ROOT, env=ENV, capture_output=True, text=True)
     assert proc.returncode == 3, proc.stderr
     assert load_checkpoint(str(tmp_path / "q" / "checkpoints" / "latest.pt"))["step"] == 1
+    assert (tmp_path / "q" / "REQUEUE").exists()

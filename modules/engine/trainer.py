@@ -23,6 +23,7 @@ from modules.registry import DATASETS, MODELS, TASKS
 from modules.utils import ShapeLabError, get_device, seed_everything
 
 EXIT_REQUEUE = 3  # exit code asking a cluster wrapper to resubmit from the last checkpoint
+REQUEUE_MARKER = "REQUEUE"  # written next to config.yaml too, since torchrun turns exit codes into 1
 
 
 def build_optimizer(params, t):
@@ -138,6 +139,9 @@ class Trainer:
         self.writer = None
         if self.is_main:
             os.makedirs(self.ckpt_dir, exist_ok=True)
+            marker = os.path.join(exp_dir, REQUEUE_MARKER)
+            if os.path.exists(marker):
+                os.remove(marker)
             save_config(cfg, os.path.join(exp_dir, "config.yaml"))
             from torch.utils.tensorboard import SummaryWriter
             self.writer = SummaryWriter(os.path.join(exp_dir, "summary"))
@@ -199,6 +203,14 @@ class Trainer:
         dist.all_reduce(high, op=dist.ReduceOp.MAX)
         dist.all_reduce(low, op=dist.ReduceOp.MIN)
         return float((high - low).abs().max())
+
+    def _agree(self, *flags):
+        """Stop decisions taken by any rank apply to all (time and signals differ per process)."""
+        if self.world == 1:
+            return flags
+        tensor = torch.tensor([float(f) for f in flags], device=self.device)
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+        return tuple(bool(v) for v in tensor.tolist())
 
     def _barrier(self):
         if self.world > 1:
@@ -264,12 +276,16 @@ class Trainer:
                     self.save("latest.pt")
 
                 elapsed = time.time() - start_time
-                if (self.step >= self.total_steps or self.epoch >= t["max_epochs"]
-                        or (t["time_budget_s"] and elapsed > t["time_budget_s"])):
+                over_budget = bool(t["time_budget_s"] and elapsed > t["time_budget_s"])
+                exit_now = stop.raised or bool(t["exit_after_s"] and elapsed > t["exit_after_s"])
+                over_budget, exit_now = self._agree(over_budget, exit_now)
+                if self.step >= self.total_steps or self.epoch >= t["max_epochs"] or over_budget:
                     done = True
                     break
-                if stop.raised or (t["exit_after_s"] and elapsed > t["exit_after_s"]):
+                if exit_now:
                     self.save("latest.pt")
+                    if self.is_main:
+                        open(os.path.join(self.exp_dir, REQUEUE_MARKER), "w").close()
                     if bar is not None:
                         bar.close()
                     self._finish()
