@@ -10,11 +10,13 @@ spellings work as aliases: --pretrained_enc, --randn_noise, --part_id_c, --part_
 predicted part), stylization_final.ply/.xyz, panel.png, progress.gif, summary/ (TensorBoard).
 """
 import argparse
+import os
 import sys
 
 from modules.nst import NST_DEFAULTS, load_nst_config, run_sweep
 from modules.utils import cli_main
 
+DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "nst", "defaults.yaml")
 LIST_KEYS = ("content_layers", "style_layers", "mask_class_list")
 ALIASES = {"pretrained": ["--pretrained_enc"], "content_part_class": ["--part_id_c"],
            "style_part_class": ["--part_id_s"], "exp_suffix": ["--layers_exp_suffix"]}
@@ -22,7 +24,7 @@ ALIASES = {"pretrained": ["--pretrained_enc"], "content_part_class": ["--part_id
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-cfg", "--cfg", dest="cfg", default="configs/nst/defaults.yaml", help="YAML config")
+    p.add_argument("-cfg", "--cfg", dest="cfg", default=DEFAULT_CONFIG, help="YAML config (default configs/nst/defaults.yaml)")
     for key, default in NST_DEFAULTS.items():
         if key == "sweep":
             continue
