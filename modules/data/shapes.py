@@ -43,7 +43,7 @@ def make_airplane(rng):
                          lambda: Ellipsoid(P["body"], (radius, radius * U(1.0, 1.2), length / 2))])()]
     span, chord, sweep = U(0.9, 1.4), U(0.14, 0.26), U(0.0, 0.6)
     wing_y = _pick(rng, [-0.6, 0.6]) * radius
-    thick = U(0.018, 0.028)
+    thick = U(0.024, 0.034)
     for side in (-1, 1):
         rot = rotation("y", side * sweep)
         center = (side * span / 4, wing_y, U(-0.05, 0.08) - 0.5 * np.tan(sweep) * span / 4)
@@ -51,11 +51,11 @@ def make_airplane(rng):
     tail_z = -length / 2 + 0.06
     tail = _pick(rng, ["conventional", "t-tail"])
     fin_h = U(0.12, 0.22)
-    prims.append(Box(P["tail"], (0.012, fin_h / 2, U(0.06, 0.1)), center=(0, radius + fin_h / 2 - 0.01, tail_z),
+    prims.append(Box(P["tail"], (0.016, fin_h / 2, U(0.06, 0.1)), center=(0, radius + fin_h / 2 - 0.01, tail_z),
                      rot=rotation("x", U(0.1, 0.4)), radius=0.006))
     stab_y = radius * 0.3 if tail == "conventional" else radius + fin_h - 0.02
     stab_span = U(0.25, 0.45)
-    prims.append(Box(P["tail"], (stab_span / 2, 0.012, U(0.05, 0.08)), center=(0, stab_y, tail_z), radius=0.006))
+    prims.append(Box(P["tail"], (stab_span / 2, 0.016, U(0.05, 0.08)), center=(0, stab_y, tail_z), radius=0.006))
     engines = _pick(rng, [0, 2, 4], p=[0.2, 0.5, 0.3])
     er, el = U(0.035, 0.055), U(0.14, 0.22)
     positions = {0: [], 2: [span * 0.17], 4: [span * 0.13, span * 0.3]}[engines]
@@ -214,7 +214,7 @@ def make_earphone(rng):
         for side in (-1, 1):
             c = np.array([side * sep / 2, 0, 0])
             prims.append(Sphere(P["earcup"], r, center=c))
-            prims.append(Capsule(P["data wire"], c + (0, -r * 0.8, 0), join, 0.012))
+            prims.append(Capsule(P["data wire"], c + (0, -r * 0.8, 0), join, 0.014))
         prims.append(Capsule(P["data wire"], join, end, 0.014))
         return prims, kind
     half_w, cup_r, cup_t = U(0.3, 0.38), U(0.14, 0.2), U(0.06, 0.1)
@@ -227,8 +227,8 @@ def make_earphone(rng):
     if kind == "headphones-wired":
         start = np.array([-half_w, -cup_r * 0.8, 0])
         mid = start + (U(0.0, 0.1), -U(0.25, 0.35), U(-0.1, 0.1))
-        prims.append(Capsule(P["data wire"], start, mid, 0.012))
-        prims.append(Capsule(P["data wire"], mid, mid + (U(0.05, 0.2), -U(0.2, 0.3), 0), 0.012))
+        prims.append(Capsule(P["data wire"], start, mid, 0.014))
+        prims.append(Capsule(P["data wire"], mid, mid + (U(0.05, 0.2), -U(0.2, 0.3), 0), 0.014))
     return prims, kind
 
 
@@ -265,7 +265,7 @@ def make_knife(rng):
     P = parts_of("knife")
     U = rng.uniform
     kind = _pick(rng, ["kitchen", "cleaver", "dagger"])
-    L, t = U(0.5, 0.75), U(0.016, 0.022)
+    L, t = U(0.5, 0.75), U(0.02, 0.026)
     hl, hr = U(0.25, 0.35), U(0.03, 0.045)
     if kind == "cleaver":
         h = U(0.18, 0.25)
@@ -297,7 +297,7 @@ def make_lamp(rng):
         top = U(0.9, 1.2)
         prims.append(Cylinder(P["canopy"], U(0.08, 0.12), 0.025, center=(0, top, 0), rounding=0.01))
         shade_y = U(0.3, 0.5)
-        prims.append(Capsule(P["tube"], (0, top, 0), (0, shade_y, 0), 0.012))
+        prims.append(Capsule(P["tube"], (0, top, 0), (0, shade_y, 0), 0.02))
         r = U(0.15, 0.3)
         shade = _pick(rng, ["cone", "dome"])
         if shade == "cone":
@@ -312,14 +312,14 @@ def make_lamp(rng):
         a = np.array([0, base_h, 0])
         b = a + (0, U(0.3, 0.45), U(-0.15, 0.0))
         c = b + (0, U(0.05, 0.2), U(0.25, 0.4))
-        prims += [Capsule(P["tube"], a, b, 0.018), Capsule(P["tube"], b, c, 0.018)]
+        prims += [Capsule(P["tube"], a, b, 0.022), Capsule(P["tube"], b, c, 0.022)]
         r = U(0.08, 0.13)
         shade = Cone(P["lampshade"], r, r * 0.4, U(0.06, 0.1), center=c + (0, -0.06, 0.04), rot=rotation("x", 0.5))
         prims.append(shade)
         return prims, kind
     if kind == "floor":
         h = U(1.0, 1.5)
-        prims.append(Capsule(P["tube"], (0, base_h, 0), (0, h, 0), 0.015))
+        prims.append(Capsule(P["tube"], (0, base_h, 0), (0, h, 0), 0.024))
         r = U(0.15, 0.22)
         shade = _pick(rng, ["drum", "cone"])
         if shade == "drum":
@@ -441,9 +441,9 @@ def make_pistol(rng):
     top = np.array([0, 0.02, back + 0.06])
     prims.append(Box(P["handle"], (0.045, gl / 2, 0.07), center=top + rot @ (0, -gl / 2, 0), rot=rot, radius=0.02))
     guard_c = np.array([0, -0.06, back + 0.2])
-    ring = Torus(P["trigger and guard"], U(0.06, 0.08), 0.012, center=guard_c, rot=ROT_Z90)
+    ring = Torus(P["trigger and guard"], U(0.06, 0.08), 0.016, center=guard_c, rot=ROT_Z90)
     prims.append(Clipped(ring, [((0, 1, 0), (0, 0.0, 0))]))
-    prims.append(Box(P["trigger and guard"], (0.012, 0.035, 0.01), center=guard_c + (0, 0.0, -0.01), rot=rotation("x", 0.3)))
+    prims.append(Box(P["trigger and guard"], (0.014, 0.035, 0.014), center=guard_c + (0, 0.0, -0.01), rot=rotation("x", 0.3)))
     return prims, kind
 
 
@@ -463,7 +463,7 @@ def make_rocket(rng):
     fl, fh = U(0.12, 0.22), U(0.15, 0.3)
     for k in range(fins):
         rot = rotation("y", 2 * np.pi * k / fins)
-        fin = Box(P["fin"], (fl / 2, fh / 2, 0.012), center=rot @ (r + fl / 2 - 0.01, fh / 2, 0), rot=rot, radius=0.004)
+        fin = Box(P["fin"], (fl / 2, fh / 2, 0.016), center=rot @ (r + fl / 2 - 0.01, fh / 2, 0), rot=rot, radius=0.004)
         prims.append(Clipped(fin, [(rot @ (fh, fl, 0), rot @ (r, fh, 0))]))
     boosters = rng.random() < 0.3
     if boosters:
@@ -496,7 +496,7 @@ def make_skateboard(rng):
             prims.append(Cylinder(P["wheel"], wr, 0.02, center=(s * w * 0.32, wr, z), rot=ROT_Z90, rounding=0.006))
     if kind == "strapped":
         for z in (flat * 0.22, -flat * 0.22):
-            ring = Torus(P["belt for foot"], w / 2 - 0.01, 0.012, center=(0, y, z), rot=ROT_X90)
+            ring = Torus(P["belt for foot"], w / 2 - 0.01, 0.014, center=(0, y, z), rot=ROT_X90)
             prims.append(Clipped(ring, [((0, -1, 0), (0, y, 0))]))
     return prims, kind
 
