@@ -52,6 +52,16 @@ def load_mesh(path, allow_empty=False):
     ext = _ext(path)
     if ext not in MESH_EXTENSIONS:
         raise ShapeLabError(f"{path}: mesh extension {ext!r} not supported (expected one of {MESH_EXTENSIONS})")
+    if ext == ".off":
+        fast = _load_plain_off(path)
+        if fast is not None:
+            vertices, faces = fast
+            if len(faces) == 0 and allow_empty:
+                return trimesh.Trimesh(vertices=np.zeros((0, 3)), faces=np.zeros((0, 3), dtype=np.int64), process=False)
+            if len(vertices) == 0 or len(faces) == 0:
+                raise ShapeLabError(f"{path}: not a mesh (no vertices or no triangle faces)")
+            vertices, faces = check_mesh_arrays(vertices, faces, name=path)
+            return trimesh.Trimesh(vertices=vertices.astype(np.float64), faces=faces, process=False)
     try:
         mesh = trimesh.load(path, process=False)  # not force="mesh": that drops the stored vertex normals
         if isinstance(mesh, trimesh.Scene):  # an OBJ with several objects / groups
@@ -65,6 +75,31 @@ def load_mesh(path, allow_empty=False):
         raise ShapeLabError(f"{path}: not a mesh (no vertices or no triangle faces)")
     check_mesh_arrays(mesh.vertices, mesh.faces, name=path)
     return mesh
+
+
+def _load_plain_off(path):
+    """Vectorised reader for the common OFF: 'OFF', 'V F E', V lines 'x y z', F lines '3 a b c', no comments
+    or colours. Returns (vertices, faces), or None for anything else (trimesh's reader handles that).
+    The pure-Python reader spends seconds on a 200k-face marching-cubes mesh; this takes ~0.1 s."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data.startswith(b"OFF") or b"#" in data:
+        return None
+    tokens = data.split()
+    if tokens[0] != b"OFF" or len(tokens) < 4:
+        return None
+    try:
+        n_vertices, n_faces = int(tokens[1]), int(tokens[2])
+        body = np.array(tokens[4:], dtype=np.float64)
+    except ValueError:
+        return None
+    if n_vertices < 0 or n_faces < 0 or body.size != 3 * n_vertices + 4 * n_faces:
+        return None
+    vertices = body[:3 * n_vertices].reshape(-1, 3)
+    face_rows = body[3 * n_vertices:].reshape(-1, 4)
+    if n_faces and not np.all(face_rows[:, 0] == 3):
+        return None
+    return vertices, face_rows[:, 1:].astype(np.int64)
 
 
 def save_mesh(path, vertices, faces, vertex_colors=None, vertex_normals=None):
