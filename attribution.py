@@ -1,0 +1,53 @@
+"""Gradient attribution maps on a point cloud for the PointNet part segmenter or classifier.
+
+    python attribution.py --obj_path chair.pts --obj_cat chair --mode gbp --pretrained --vis_negpos --part_id 13
+    python attribution.py --obj_path lamp.pts --obj_cat lamp --mode ig --pretrained --vis_magnitude --n_steps 50 --part_id 25
+    python attribution.py --obj_path lamp.pts --obj_cat lamp --mode hirescam --pretrained --layer_id 7 --part_id 25
+    python attribution.py --obj_path mug.xyz --mode grad_cam --target_class mug --pretrained   # classifier
+
+Writes <out_dir>/<name>_<mode>_<part|class>.{png,ply,npy} (+ _raw.npy, + _pred.png for the segmenter).
+"""
+import argparse
+
+from modules.attribution.cli import run
+from modules.attribution.pointcloud import METHODS
+from modules.utils import cli_main
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--obj_path", required=True, help="point cloud: .pts, .xyz/.xyzn, .ply or .npz")
+    p.add_argument("--obj_cat", default=None, help="ShapeNet-Part category (name or synset) of the object; "
+                   "required for the segmenter (its one-hot input)")
+    p.add_argument("--mode", default="gbp", choices=METHODS,
+                   help="gbp: Guided Backprop; ig: Integrated Gradients; grad_cam: Grad-CAM; hirescam: HiResCAM")
+    p.add_argument("--smoothgrad", type=int, default=0, metavar="K",
+                   help="gbp/ig: average K maps over Gaussian xyz noise (SmoothGrad; 0 = off)")
+    p.add_argument("--stdev", type=float, default=0.02, help="SmoothGrad noise std (unit-sphere units)")
+    p.add_argument("--part_id", type=int, default=None,
+                   help="global part id (0-49) to explain; default: the category's first part")
+    p.add_argument("--target_class", default=None,
+                   help="explain the classifier's logit for this class (name or index) instead of the segmenter")
+    p.add_argument("--num_samples", type=int, default=2048, help="points drawn from the cloud (without replacement)")
+    p.add_argument("--n_steps", type=int, default=50, help="ig: integration steps")
+    p.add_argument("--layer_id", type=int, default=None,
+                   help="grad_cam/hirescam layer: segmenter 0-5 = feature_0..5, 6-8 = head MLPs (default 7); "
+                        "classifier 0-2 = conv1..conv3 (default 2)")
+    vis = p.add_mutually_exclusive_group()
+    vis.add_argument("--vis_negpos", action="store_true", help="colour signed values: red positive, blue negative (default)")
+    vis.add_argument("--vis_magnitude", action="store_true", help="colour |attribution| (xyz L2 norm for gbp/ig) in red")
+    p.add_argument("--pretrained", nargs="?", const="", default=None, metavar="PATH",
+                   help="weights file; without PATH: pretrained_models/pointnet_seg.pt (or pointnet_cls.pt with "
+                        "--target_class); PVCNN's shapenet.pointnet.pth.tar also loads")
+    p.add_argument("--out_dir", default="out/attribution", help="output folder")
+    p.add_argument("--seed", type=int, default=0, help="seed for point sampling and SmoothGrad noise")
+    return p.parse_args(argv)
+
+
+@cli_main
+def main(argv=None):
+    return run(parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()
