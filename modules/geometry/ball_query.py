@@ -4,7 +4,8 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from modules.geometry.knn import _KNN, _CHUNK_PAIRS, _DENSE_MAX_PAIRS, _check_batch, knn_gather
+from modules.geometry.knn import (_KNN, _CHUNK_PAIRS, _DENSE_MAX_PAIRS, _NeighbourDistance, _check_batch,
+                                  knn_gather, single_thread_on_cpu)
 from modules.utils import ShapeLabError
 
 
@@ -80,15 +81,17 @@ def ball_query(p1, p2, lengths1=None, lengths2=None, K=500, radius=0.2, return_n
         raise ShapeLabError(f"p1 {tuple(p1.shape)} and p2 {tuple(p2.shape)}: expected the same N and D")
     N, P1, D = p1.shape
     big = int((lengths1 * lengths2).max()) > _DENSE_MAX_PAIRS
-    if p1.device.type == "cpu" and D <= 8 and big:
-        idx = _ball_idx_tree(p1, p2, lengths1, lengths2, K, float(radius))
-    else:
-        idx = _ball_idx_dense(p1.detach(), p2.detach(), lengths1, lengths2, K, float(radius) ** 2)
-    # query points past lengths1 have no neighbours
-    idx = idx.masked_fill((torch.arange(P1, device=p1.device)[None, :] >= lengths1[:, None])[..., None], -1)
-    missing = idx < 0
-    nn = knn_gather(p2, idx.clamp(min=0))
-    diff = p1[:, :, None, :] - nn
-    dists = (diff * diff).sum(-1).masked_fill(missing, 0.0)
-    nn = nn.masked_fill(missing[..., None], 0.0) if return_nn else None
+    with single_thread_on_cpu(p1.device):
+        if p1.device.type == "cpu" and D <= 8 and big:
+            idx = _ball_idx_tree(p1, p2, lengths1, lengths2, K, float(radius))
+        else:
+            idx = _ball_idx_dense(p1.detach(), p2.detach(), lengths1, lengths2, K, float(radius) ** 2)
+        # query points past lengths1 have no neighbours
+        idx = idx.masked_fill((torch.arange(P1, device=p1.device)[None, :] >= lengths1[:, None])[..., None], -1)
+        missing = idx < 0
+        safe = idx.clamp(min=0)
+    dists = _NeighbourDistance.apply(p1, p2, safe, 2)
+    with single_thread_on_cpu(p1.device):
+        dists = dists.masked_fill(missing, 0.0)
+        nn = knn_gather(p2, safe).masked_fill(missing[..., None], 0.0) if return_nn else None
     return _KNN(dists=dists, idx=idx, knn=nn)

@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from modules.geometry.knn import _check_batch, knn_gather, knn_points
+from modules.geometry.knn import _check_batch, knn_gather, knn_points, single_thread_on_cpu
 from modules.utils import ShapeLabError
 
 
@@ -66,6 +66,14 @@ def chamfer_distance(x, y, x_lengths=None, y_lengths=None, x_normals=None, y_nor
         (loss, loss_normals): directions summed (not averaged); loss_normals is None without normals.
     Differentiable in x, y (and the normals). Clouds with length 0 raise ShapeLabError.
     """
+    device = x.device if torch.is_tensor(x) else "cpu"
+    with single_thread_on_cpu(device):  # the torch ops here are small; see knn.single_thread_on_cpu
+        return _chamfer_distance(x, y, x_lengths, y_lengths, x_normals, y_normals, weights, batch_reduction,
+                                 point_reduction, norm, single_directional, abs_cosine)
+
+
+def _chamfer_distance(x, y, x_lengths, y_lengths, x_normals, y_normals, weights, batch_reduction,
+                      point_reduction, norm, single_directional, abs_cosine):
     if batch_reduction not in ("mean", "sum", None):
         raise ShapeLabError(f'batch_reduction={batch_reduction!r}: expected "mean", "sum" or None')
     if point_reduction not in ("mean", "sum", "max", None):

@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from modules.geometry.knn import _check_batch
+from modules.geometry.knn import _check_batch, single_thread_on_cpu
 from modules.utils import ShapeLabError
 
 
@@ -19,16 +19,13 @@ def _fps_indices(points, lengths, k_max, start):
     """Greedy FPS on all clouds at once: one min-distance update and one argmax per step.
 
     On CPU the per-step work is tiny (N*P floats), so torch runs single-threaded for the call
-    (fork/join per step costs more than it saves and collapses when cores are shared) and the
+    (fork/join per step costs more than it saves and stalls when cores are shared) and the
     argmax is numpy's, which is SIMD-vectorised and ~10x faster than torch's row argmax on CPU.
     """
     N, P, D = points.shape
     device = points.device
     on_cpu = device.type == "cpu"
-    if on_cpu:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-    try:
+    with single_thread_on_cpu(device):
         coords = [points[..., d].contiguous() for d in range(D)]  # D x (N, P), contiguous for speed
         # Padded points get -1 so argmax never prefers them over a valid point (valid ones are >= 0).
         min_d = torch.full((N, P), float("inf"), dtype=points.dtype, device=device)
@@ -63,9 +60,6 @@ def _fps_indices(points, lengths, k_max, start):
             torch.minimum(min_d, dist, out=min_d)
             # first maximum on ties, as PyTorch3D's kernel
             sel = min_np.argmax(axis=1) if on_cpu else min_d.argmax(dim=1)
-    finally:
-        if on_cpu:
-            torch.set_num_threads(threads)
     return idx
 
 
