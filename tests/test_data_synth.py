@@ -226,3 +226,19 @@ def test_cli_parts_and_errors(capsys):
     with pytest.raises(SystemExit) as exit_info:
         preprocess.main(["synth", "--categories", "chiar", "--per-category", "1"])
     assert exit_info.value.code == 2 and "did you mean chair" in capsys.readouterr().err
+
+
+def test_xyz_export_subdivides(tmp_path):
+    """NST seed preprocessing: one Loop subdivision of a closed mesh adds one vertex per edge."""
+    import trimesh
+    from modules.data.mesh_dataset import mesh_to_xyz
+    from modules.geometry.io import load_point_cloud
+    box = trimesh.creation.box()
+    box.export(tmp_path / "box.off")
+    n_edges = len(box.edges_unique)
+    assert mesh_to_xyz(str(tmp_path / "box.off"), str(tmp_path / "box.xyz"), iters=0) == 8
+    assert mesh_to_xyz(str(tmp_path / "box.off"), str(tmp_path / "box.xyzn"), iters=1) == 8 + n_edges
+    cloud = load_point_cloud(tmp_path / "box.xyzn")
+    assert cloud["points"].shape == (8 + n_edges, 3)
+    np.testing.assert_allclose(np.linalg.norm(cloud["normals"], axis=1), 1, atol=1e-4)
+    assert load_point_cloud(tmp_path / "box.xyz")["normals"] is None
