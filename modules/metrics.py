@@ -99,7 +99,8 @@ def empty_prediction_metrics(with_normals=True, with_iou=False):
 
 
 def sample_mesh_surface(vertices, faces, n_samples, seed=None):
-    """Area-uniform surface samples and their face normals -> (points (n,3), normals (n,3)) float64,
+    """Area-uniform surface samples and their face normals -> (points (n,3), normals (n,3)) float64
+    (sampled in float32),
     or two empty arrays when the mesh has no faces or zero area. Uses the one sampler of
     `modules.geometry` (`sample_points_from_meshes`)."""
     from modules.geometry.meshes import Meshes
@@ -109,13 +110,14 @@ def sample_mesh_surface(vertices, faces, n_samples, seed=None):
     faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
     if len(faces) == 0 or not _total_area(vertices, faces) > 0:
         return np.zeros((0, 3)), np.zeros((0, 3))
-    mesh = Meshes([torch.from_numpy(vertices)], [torch.from_numpy(faces)])
+    # float32 is plenty for metrics at 1e-3 scale and halves the sampler's time on 200k-face meshes
+    mesh = Meshes([torch.from_numpy(vertices.astype(np.float32))], [torch.from_numpy(faces)])
     with torch.random.fork_rng(devices=[]):
         if seed is not None:
             torch.manual_seed(seed)
         with torch.no_grad():
             points, normals = sample_points_from_meshes(mesh, n_samples, return_normals=True)
-    return points[0].numpy(), normals[0].numpy()
+    return points[0].numpy().astype(np.float64), normals[0].numpy().astype(np.float64)
 
 
 def eval_mesh(mesh, gt_pointcloud, gt_normals, iou_points=None, iou_occupancies=None, n_samples=100000,

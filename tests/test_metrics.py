@@ -128,3 +128,13 @@ def test_classification_accuracy_overall_and_per_class():
     assert out["mean class accuracy"] == pytest.approx((1 / 2 + 1 / 2 + 1) / 3)
     scores = np.eye(3)[[0, 1, 1]]
     assert classification_accuracy(scores, np.array([0, 1, 2]))["accuracy"] == pytest.approx(2 / 3)
+
+
+def test_degenerate_faces_never_give_nan():
+    mesh = trimesh.creation.icosphere(3, radius=0.4)
+    v = np.concatenate([mesh.vertices, [[0.0, 0.0, 0.0]]])
+    f = np.concatenate([mesh.faces, [[0, 0, 1], [len(v) - 1] * 3]])  # two zero-area triangles
+    u = _directions(1000)
+    out = eval_mesh((v, f), 0.4 * u, u, 0.3 * u, np.ones(1000, bool), n_samples=5000)
+    assert not any(math.isnan(x) for x in out.values())
+    assert out["normals"] > 0.99 and out["iou"] == 1.0
