@@ -73,7 +73,9 @@ def mise_extract(fn, resolution0=64, upsampling_steps=2, threshold=0.5, batch_po
                             f"got {resolution0}, {upsampling_steps}")
     lo, hi = float(box[0]), float(box[1])
     n = resolution0
-    values = _evaluate(fn, grid_points(n + 1, lo, hi).reshape(-1, 3), batch_points, device).reshape((n + 1,) * 3)
+    # float32 grid: networks give float32 anyway, and a 513^3 grid (3 steps) stays at ~0.5 GB
+    values = _evaluate(fn, grid_points(n + 1, lo, hi).reshape(-1, 3), batch_points, device)
+    values = values.astype(np.float32).reshape((n + 1,) * 3)
     evaluations = values.size
     for _ in range(upsampling_steps):
         fine_n = 2 * n
@@ -141,7 +143,7 @@ def _upsample_trilinear(coarse):
     for axis in range(3):
         shape = list(out.shape)
         shape[axis] = 2 * shape[axis] - 1
-        fine = np.empty(shape, dtype=np.float64)
+        fine = np.empty(shape, dtype=coarse.dtype)
         even = [slice(None)] * 3
         odd = [slice(None)] * 3
         even[axis], odd[axis] = slice(0, None, 2), slice(1, None, 2)
