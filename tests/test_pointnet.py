@@ -9,8 +9,8 @@ import torch
 
 from modules.data import categories as cats
 from modules.data.pointcloud_datasets import ShapeNetPartDataset
-from modules.losses.pointnet import (evaluate_classification, evaluate_segmentation, predict_parts,
-                                     shape_part_ious, summarize_ious)
+from modules.losses.pointnet import (PartSegmentationTask, evaluate_classification, evaluate_segmentation,
+                                     predict_parts)
 from modules.models.pointnet import (PointNetCls, PointNetPartSeg, count_parameters, feature_transform_regularizer,
                                      load_pvcnn_checkpoint, make_input, normalize_unit_sphere)
 from modules.utils import ShapeLabError
@@ -193,19 +193,19 @@ def test_dataset_reads_real_layout(tmp_path, capsys):
         ShapeNetPartDataset(str(tmp_path / "nope"), "train")
 
 
-def test_shapenet_part_iou_rule():
-    chair = cats.category_index("chair")                    # parts 12..15
-    gt = torch.tensor([[12, 12, 13, 13, 14, 14]])
-    pred = torch.tensor([[12, 13, 13, 13, 14, 14]])
-    # back: 1/2, seat: 2/3, leg: 1, arm absent from both: 1
-    expected = (0.5 + 2 / 3 + 1 + 1) / 4
-    assert shape_part_ious(pred, gt, torch.tensor([chair])).item() == pytest.approx(expected)
-    scores = torch.zeros(1, 50, 3)
-    scores[0, 0] = 5.0                                      # an airplane part wins globally ...
-    scores[0, 13, :] = 1.0                                  # ... but only chair parts are allowed
-    assert predict_parts(scores, torch.tensor([chair])).tolist() == [[13, 13, 13]]
-    inst, cls_miou, per = summarize_ious([1.0, 0.0, 0.5], [chair, chair, 0])
-    assert inst == pytest.approx(0.5) and cls_miou == pytest.approx((0.5 + 0.5) / 2)
+def test_segmentation_validation_uses_the_shapenet_part_rule():
+    chair, table = cats.category_index("chair"), cats.category_index("table")   # parts 12-15, 47-49
+    gt = torch.tensor([[12, 12, 13, 13, 14, 14], [47, 47, 47, 48, 48, 49]])
+    pred = torch.tensor([[12, 13, 13, 13, 14, 14], [47, 47, 47, 48, 48, 49]])
+    scores = torch.full((2, 50, 6), -5.0).scatter(1, pred[:, None], 5.0)
+    scores[:, 0] = 9.0                                      # an airplane part wins globally, but only
+    model = lambda inputs: scores                           # noqa: E731  the category's parts count
+    batch = {"inputs": torch.zeros(2, 19, 6), "labels": gt, "category": torch.tensor([chair, table])}
+    metrics = PartSegmentationTask({}).validate(model, batch)
+    chair_iou = (0.5 + 2 / 3 + 1 + 1) / 4                   # back 1/2, seat 2/3, leg 1, arm absent from both: 1
+    assert metrics["instance_miou"] == pytest.approx((chair_iou + 1.0) / 2)
+    assert metrics["accuracy"] == pytest.approx(11 / 12)
+    assert predict_parts(scores, torch.tensor([chair, table])).tolist() == pred.tolist()
 
 
 # ----------------------------------------------------------------------------- training

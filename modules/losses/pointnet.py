@@ -4,7 +4,7 @@ ShapeNet-Part rule) and classification (NLL + 0.001 * feature-transform regulari
 ShapeNet-Part IoU rule (PointNet/PVCNN evaluation): predictions are the argmax over the parts of
 the shape's own category; a shape's IoU is the mean over its category's parts of
 |pred ∩ gt| / |pred ∪ gt|, counting a part absent from both as IoU 1. Instance mIoU averages
-shapes, class mIoU averages the per-category means.
+shapes, class mIoU averages the per-category means (`modules.metrics.part_miou`).
 """
 import numpy as np
 import torch
@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from modules.data import categories as cats
 from modules.engine.task import Task
+from modules.metrics import classification_accuracy, part_miou
 from modules.models.pointnet import feature_transform_regularizer
 from modules.registry import TASKS
 
@@ -32,25 +33,10 @@ def predict_parts(scores, category_index):
     return scores.masked_fill(~allowed[:, :, None], float("-inf")).argmax(dim=1)
 
 
-def shape_part_ious(pred, labels, category_index):
-    """(B,N) predicted and true global part ids, (B,) categories -> (B,) ShapeNet-Part shape IoUs."""
-    out = []
-    for p, g, c in zip(pred, labels, category_index.tolist()):
-        ious = []
-        for part in _PARTS_OF_INDEX[c]:
-            inter = ((p == part) & (g == part)).sum().item()
-            union = ((p == part) | (g == part)).sum().item()
-            ious.append(1.0 if union == 0 else inter / union)
-        out.append(float(np.mean(ious)))
-    return torch.tensor(out)
-
-
-def summarize_ious(shape_ious, category_index):
-    """Per-shape IoUs + categories -> (instance mIoU, class mIoU, {category: mIoU})."""
-    shape_ious = np.asarray(shape_ious, dtype=np.float64)
-    category_index = np.asarray(category_index)
-    per_class = {cats.CATEGORIES[c]: float(shape_ious[category_index == c].mean()) for c in np.unique(category_index)}
-    return float(shape_ious.mean()), float(np.mean(list(per_class.values()))), per_class
+def batch_part_miou(pred, labels, category_index):
+    """modules.metrics.part_miou of a batch of (B,N) predicted / true part ids and (B,) categories."""
+    names = [cats.CATEGORIES[c] for c in category_index.tolist()]
+    return part_miou(list(pred.cpu().numpy()), list(labels.cpu().numpy()), names)
 
 
 class PartSegmentationTask(Task):
@@ -64,10 +50,10 @@ class PartSegmentationTask(Task):
         val/instance_miou is exact; class mIoU needs all shapes: `evaluate_segmentation`)."""
         scores = model(batch["inputs"])
         pred = predict_parts(scores, batch["category"])
-        ious = shape_part_ious(pred, batch["labels"], batch["category"])
+        miou = batch_part_miou(pred, batch["labels"], batch["category"])
         return {"loss": float(F.cross_entropy(scores, batch["labels"])),
                 "accuracy": float((pred == batch["labels"]).float().mean()),
-                "instance_miou": float(ious.mean())}
+                "instance_miou": miou["instance mIoU"]}
 
 
 class ClassificationTask(Task):
@@ -75,7 +61,7 @@ class ClassificationTask(Task):
         logits = model(batch["points"])
         nll = F.nll_loss(F.log_softmax(logits, dim=1), batch["label"])
         reg = feature_transform_regularizer(model.trans_feat).to(nll.device)
-        return nll + self.cfg["feature_transform_weight"] * reg, {"nll": float(nll), "ft_reg": float(reg)}
+        return nll + self.cfg["feature_transform_weight"] * reg, {"nll": float(nll.detach()), "ft_reg": float(reg.detach())}
 
     def validate(self, model, batch):
         logits = model(batch["points"])
@@ -98,17 +84,18 @@ def evaluate_segmentation(model, dataset, batch_size=16, device="cpu"):
     """Whole-split metrics: instance mIoU, class mIoU, per-category mIoU, point accuracy."""
     model.eval()
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    ious, categories, correct, total = [], [], 0, 0
+    preds, labels, names, correct, total = [], [], [], 0, 0
     for batch in loader:
         scores = model(batch["inputs"].to(device)).cpu()
         pred = predict_parts(scores, batch["category"])
-        ious += shape_part_ious(pred, batch["labels"], batch["category"]).tolist()
-        categories += batch["category"].tolist()
+        preds += list(pred.numpy())
+        labels += list(batch["labels"].numpy())
+        names += [cats.CATEGORIES[c] for c in batch["category"].tolist()]
         correct += int((pred == batch["labels"]).sum())
         total += batch["labels"].numel()
-    inst, cls, per_class = summarize_ious(ious, categories)
-    return {"instance_miou": inst, "class_miou": cls, "accuracy": correct / total, "per_category": per_class,
-            "num_shapes": len(ious)}
+    miou = part_miou(preds, labels, names)
+    return {"instance_miou": miou["instance mIoU"], "class_miou": miou["class mIoU"], "accuracy": correct / total,
+            "per_category": miou["per_class"], "num_shapes": len(preds)}
 
 
 @torch.no_grad()
@@ -120,7 +107,6 @@ def evaluate_classification(model, dataset, class_names, batch_size=32, device="
     for batch in loader:
         preds += model(batch["points"].to(device)).argmax(dim=1).cpu().tolist()
         labels += batch["label"].tolist()
-    preds, labels = np.array(preds), np.array(labels)
-    per_class = {class_names[c]: float((preds[labels == c] == c).mean()) for c in np.unique(labels)}
-    return {"accuracy": float((preds == labels).mean()), "mean_class_accuracy": float(np.mean(list(per_class.values()))),
-            "per_class": per_class, "num_shapes": len(labels)}
+    acc = classification_accuracy(np.array(preds), np.array(labels))
+    return {"accuracy": acc["accuracy"], "mean_class_accuracy": acc["mean class accuracy"],
+            "per_class": {class_names[c]: v for c, v in acc["per_class"].items()}, "num_shapes": len(labels)}
