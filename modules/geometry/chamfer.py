@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from modules.geometry.knn import _check_batch, knn_gather, knn_points, single_thread_on_cpu
+from modules.geometry.knn import _check_batch, _knn_points_checked, knn_gather, single_thread_on_cpu
 from modules.utils import ShapeLabError
 
 
@@ -12,7 +12,7 @@ def _one_direction(x, y, x_lengths, y_lengths, x_normals, y_normals, weights, po
     """Per-point nearest distances from x to y, reduced over points; (cham (N,) or (N,P1), normals)."""
     N, P1, _ = x.shape
     x_pad = torch.arange(P1, device=x.device)[None, :] >= x_lengths[:, None]  # (N, P1)
-    nn = knn_points(x, y, lengths1=x_lengths, lengths2=y_lengths, norm=norm, K=1)
+    nn = _knn_points_checked(x, y, x_lengths, y_lengths, norm, 1, False)  # inputs already checked
     cham = nn.dists[..., 0].masked_fill(x_pad, 0.0)
     if weights is not None:
         cham = cham * weights.view(N, 1)

@@ -219,6 +219,11 @@ def knn_points(p1, p2, lengths1=None, lengths2=None, norm=2, K=1, return_nn=Fals
     lengths2 = _check_batch("p2", p2, lengths2, "lengths2")
     if p2.shape[0] != p1.shape[0] or p2.shape[2] != p1.shape[2]:
         raise ShapeLabError(f"p1 {tuple(p1.shape)} and p2 {tuple(p2.shape)}: expected the same N and D")
+    return _knn_points_checked(p1, p2, lengths1, lengths2, norm, K, return_nn)
+
+
+def _knn_points_checked(p1, p2, lengths1, lengths2, norm, K, return_nn):
+    """knn_points on validated inputs (int64 lengths on p1's device)."""
     N, P1, D = p1.shape
     with single_thread_on_cpu(p1.device):
         if _use_tree(p1, p2, lengths1, lengths2):

@@ -101,7 +101,6 @@ def mesh_normal_consistency(meshes):
     verts = meshes.verts_packed()
     faces = meshes.faces_packed()
     edges = meshes.edges_packed()
-    F = faces.shape[0]
     with torch.no_grad():
         edge_of = meshes.faces_packed_to_edges_packed().reshape(-1)  # (3F,) edge opposite corner k
         opposite = faces.reshape(-1)  # the corner opposite that edge
