@@ -284,3 +284,14 @@ def test_mise_torch_callable_and_bad_values():
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 0.3, atol=0.01)
     with pytest.raises(ShapeLabError, match="NaN"):
         mise_extract(lambda p: np.full(len(p), np.nan), resolution0=4, upsampling_steps=1)
+
+
+def test_off_fast_path_and_fallback_agree_with_trimesh(tmp_path):
+    v, f = _sphere(level=2)
+    save_mesh(tmp_path / "plain.off", v, f)
+    fast = load_mesh(tmp_path / "plain.off")
+    slow = trimesh.load(tmp_path / "plain.off", process=False)
+    np.testing.assert_allclose(fast.vertices, slow.vertices)
+    np.testing.assert_array_equal(fast.faces, slow.faces)
+    (tmp_path / "quad.off").write_text("OFF\n4 1 0\n\n0 0 0\n1 0 0\n1 1 0\n0 1 0\n4 0 1 2 3\n")  # blank line, quad
+    assert load_mesh(tmp_path / "quad.off").faces.tolist() == [[0, 1, 2], [2, 3, 0]]

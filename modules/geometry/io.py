@@ -78,28 +78,30 @@ def load_mesh(path, allow_empty=False):
 
 
 def _load_plain_off(path):
-    """Vectorised reader for the common OFF: 'OFF', 'V F E', V lines 'x y z', F lines '3 a b c', no comments
-    or colours. Returns (vertices, faces), or None for anything else (trimesh's reader handles that).
-    The pure-Python reader spends seconds on a 200k-face marching-cubes mesh; this takes ~0.1 s."""
+    """Fast reader for the common OFF: line 1 'OFF', line 2 'V F E', V lines 'x y z', F lines '3 a b c'.
+
+    Returns (vertices, faces), or None for anything else (trimesh's reader then handles it). NumPy's C
+    `loadtxt` parses a 200k-face marching-cubes mesh in ~0.08 s; trimesh's pure-Python reader takes seconds.
+    """
     with open(path, "rb") as f:
-        data = f.read()
-    if not data.startswith(b"OFF") or b"#" in data:
-        return None
-    tokens = data.split()
-    if tokens[0] != b"OFF" or len(tokens) < 4:
+        first, second = f.readline().strip(), f.readline().split()
+    if first != b"OFF" or len(second) != 3:
         return None
     try:
-        n_vertices, n_faces = int(tokens[1]), int(tokens[2])
-        body = np.array(tokens[4:], dtype=np.float64)
+        n_vertices, n_faces = int(second[0]), int(second[1])
+        if n_vertices < 0 or n_faces < 0:
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "no data" for an empty mesh
+            vertices = np.loadtxt(path, dtype=np.float64, skiprows=2, max_rows=n_vertices, ndmin=2,
+                                  comments=None) if n_vertices else np.zeros((0, 3))
+            faces = np.loadtxt(path, dtype=np.int64, skiprows=2 + n_vertices, ndmin=2,
+                               comments=None) if n_faces else np.zeros((0, 4), dtype=np.int64)
     except ValueError:
         return None
-    if n_vertices < 0 or n_faces < 0 or body.size != 3 * n_vertices + 4 * n_faces:
+    if vertices.shape != (n_vertices, 3) or faces.shape != (n_faces, 4) or (n_faces and np.any(faces[:, 0] != 3)):
         return None
-    vertices = body[:3 * n_vertices].reshape(-1, 3)
-    face_rows = body[3 * n_vertices:].reshape(-1, 4)
-    if n_faces and not np.all(face_rows[:, 0] == 3):
-        return None
-    return vertices, face_rows[:, 1:].astype(np.int64)
+    return vertices, faces[:, 1:]
 
 
 def save_mesh(path, vertices, faces, vertex_colors=None, vertex_normals=None):
