@@ -207,7 +207,7 @@ def load_segmenter(pretrained=None, width_multiplier=1.0, device="cpu"):
     from modules.models import pointnet
     model = pointnet.PointNetPartSeg(width_multiplier=width_multiplier)
     if pretrained:
-        pointnet.load_pretrained(model, pretrained)
+        pointnet.load_pvcnn_checkpoint(pretrained, model)
     model.to(device).eval()
     for p in model.parameters():
         p.requires_grad_(False)

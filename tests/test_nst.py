@@ -213,3 +213,15 @@ def test_cli_flags_and_overrides_win_over_the_file(tmp_path, pair):
     cfg = nst.load_nst_config(args.cfg, dict(flags, content_shape=pair[0], style_shape=pair[1]), args.overrides)
     assert cfg["num_iters"] == 7 and cfg["style_part_class"] == 48 and cfg["style_layers"] == [2]
     assert cfg["mask_class_list"] == [13] and cfg["init"] == "noise"
+
+
+def test_pretrained_weights_load_through_the_config(tmp_path):
+    torch.manual_seed(3)
+    from modules.models.pointnet import PointNetPartSeg
+    ref = PointNetPartSeg(width_multiplier=WIDTH).eval()
+    path = tmp_path / "seg.pt"
+    torch.save({"model": {"module." + k: v for k, v in ref.state_dict().items()}}, path)
+    loaded = nst.load_segmenter(str(path), WIDTH)
+    x = torch.rand(64, 3)
+    torch.testing.assert_close(nst.run_segmenter(loaded, x, "chair")[1], nst.run_segmenter(ref, x, "chair")[1])
+    assert not any(p.requires_grad for p in loaded.parameters()) and not loaded.training
