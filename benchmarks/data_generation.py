@@ -6,8 +6,10 @@ picture grid. Prints Markdown tables.
     .venv/bin/python benchmarks/data_generation.py --skip-speed --quality-shapes 3
 
 Speed: `preprocess.py synth` as a library call (-j JOBS) on a fresh folder: 3 categories x 40 shapes,
-all formats, 1 view (the quickstart subset), and with --full the full default. Wall time, shapes/s and
-disk per shape (du of the folder / shapes).
+all formats, 1 view (the quickstart subset), and with --full the full default (else a sample of it:
+--full-sample shapes per category, CPU time extrapolated to 100). Wall time, shapes/s, CPU seconds
+per shape (this process + workers; on a shared, overloaded CPU the wall time overstates what an idle
+machine needs, CPU s / jobs does not) and disk per shape (du of the folder / shapes).
 Quality, per category on --quality-shapes shapes (read back from the written files):
 - occupancy: points.npz labels vs `mesh_contains` on the exported model.off (agreement, %);
 - surface: distance of pointcloud.npz points to model.off (max and 99.9th percentile);
@@ -17,6 +19,7 @@ Grid: 8 shapes per category coloured by part -> --grid (default docs/images/synt
 """
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -38,17 +41,28 @@ def du_bytes(path):
     return int(subprocess.run(["du", "-sb", path], capture_output=True, text=True).stdout.split()[0])
 
 
-def speed_row(name, cats, per_category, views, jobs, root):
+def cpu_seconds():
+    """User + system CPU of this process and its reaped children (the worker processes)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def speed_row(name, cats, per_category, views, jobs, root, scale_to=None):
+    """Time one generator run; with scale_to, also extrapolate CPU time to `scale_to` shapes per category."""
     out = os.path.join(root, name)
     shutil.rmtree(out, ignore_errors=True)
     cfg = SynthConfig(out=out, views=views)
-    t0 = time.time()
+    t0, c0 = time.time(), cpu_seconds()
     summary = generate(cfg, cats, per_category, jobs=jobs, progress=False)
-    wall = time.time() - t0
+    wall, cpu = time.time() - t0, cpu_seconds() - c0
     n = summary["written"]
     size = du_bytes(out)
+    est = ""
+    if scale_to:
+        est = f" -> {len(cats)} x {scale_to}: {cpu / n * len(cats) * scale_to / jobs / 60:.1f} min on {jobs} idle cores"
     print(f"| {name} | {len(cats)} x {per_category} | {views} | {jobs} | {wall:.1f} | {n / wall:.2f} | "
-          f"{size / max(n, 1) / 2**20:.2f} | {len(summary['failed'])} |", flush=True)
+          f"{cpu / n:.2f} | {cpu / n * n / jobs:.0f}{est} | {size / max(n, 1) / 2**20:.2f} | {len(summary['failed'])} |",
+          flush=True)
     return out
 
 
@@ -99,19 +113,22 @@ def _lst(root, synset, split):
 
 
 def variety(seed=0, n=100):
-    print("\n| category | variants in 100 shapes | most common variants |")
-    print("|---|---|---|")
+    """Variants and part ids among the first n shapes per category (the grammar draws of the generator)."""
+    from modules.data.shapes import make_human
+    print(f"\n| category | variants in {n} shapes | part ids present / all | most common variants |")
+    print("|---|---|---|---|")
     for name in categories.ALL_CATEGORIES:
-        counts = {}
+        counts, parts = {}, set()
         for i in range(n):
             if name == "human":
                 params = human_sequence_params(shape_rng(seed, name, i // FRAMES_PER_SEQUENCE))
-                v = params["motion"]
+                prims, v = make_human(params, i % FRAMES_PER_SEQUENCE)
             else:
-                v = MAKERS[name](shape_rng(seed, name, i))[1]
+                prims, v = MAKERS[name](shape_rng(seed, name, i))
             counts[v] = counts.get(v, 0) + 1
+            parts |= {p.part for p in prims}
         top = ", ".join(f"{k} {c}" for k, c in sorted(counts.items(), key=lambda kv: -kv[1])[:4])
-        print(f"| {name} | {len(counts)} | {top} |")
+        print(f"| {name} | {len(counts)} | {len(parts)} / {len(categories.part_ids(name))} | {top} |")
 
 
 def picture_grid(path, per_row=8, size=112, seed=0):
@@ -152,6 +169,9 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--jobs", "-j", type=int, default=2)
     p.add_argument("--full", action="store_true", help="also time the full default (16 + human, 100 each, 24 views)")
+    p.add_argument("--full-sample", type=int, default=3,
+                   help="without --full: time the full settings (24 views, all formats) on this many shapes per "
+                        "category and extrapolate the CPU time to 100 (0 = skip)")
     p.add_argument("--skip-speed", action="store_true", help="no speed rows; evaluate --data instead")
     p.add_argument("--data", default=None, help="dataset root to evaluate (default: the quickstart run's)")
     p.add_argument("--quality-shapes", type=int, default=5, help="shapes per category for the quality table")
@@ -163,12 +183,16 @@ def main():
     try:
         if not args.skip_speed:
             print(f"cpu cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.1f}")
-            print("| run | categories x shapes | views | -j | wall s | shapes/s | MiB/shape | failed |")
-            print("|---|---|---|---|---|---|---|---|")
+            print("| run | categories x shapes | views | -j | wall s | shapes/s | CPU s/shape | "
+                  "CPU s / jobs (= wall on idle cores) | MiB/shape | failed |")
+            print("|---|---|---|---|---|---|---|---|---|---|")
             quick = speed_row("quickstart", QUICK, 40, 1, args.jobs, work)
             if args.full:
                 full = speed_row("full", categories.ALL_CATEGORIES, 100, 24, args.jobs, work)
                 data = data or full
+            elif args.full_sample:
+                speed_row("full-settings sample", categories.ALL_CATEGORIES, args.full_sample, 24, args.jobs, work,
+                          scale_to=100)
             data = data or quick
         if data is None:
             qdir = os.path.join(work, "quality")

@@ -133,14 +133,18 @@ def shape_dir(final):
 
 
 def _save_mesh_once(path, rec):
-    """Mesh text is the slowest file to write: format it once, copy the bytes after (atomic either way)."""
+    """Mesh text is the slowest and largest file: format it once, then hard-link it (atomic either way)."""
     first = rec.extra.get("mesh_file")
     if first is None or not os.path.exists(first):
         save_mesh(path, rec.vertices, rec.faces)
         rec.extra["mesh_file"] = path
     else:
         with atomic_write(path) as tmp:
-            shutil.copyfile(first, tmp)
+            os.remove(tmp)
+            try:
+                os.link(first, tmp)          # same bytes, no extra disk
+            except OSError:                  # file systems without hard links
+                shutil.copyfile(first, tmp)
 
 
 def write_formats(rec, cfg, formats, out, rng):
