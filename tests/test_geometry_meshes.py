@@ -295,3 +295,15 @@ def test_off_fast_path_and_fallback_agree_with_trimesh(tmp_path):
     np.testing.assert_array_equal(fast.faces, slow.faces)
     (tmp_path / "quad.off").write_text("OFF\n4 1 0\n\n0 0 0\n1 0 0\n1 1 0\n0 1 0\n4 0 1 2 3\n")  # blank line, quad
     assert load_mesh(tmp_path / "quad.off").faces.tolist() == [[0, 1, 2], [2, 3, 0]]
+
+
+def test_is_watertight_merges_duplicates_and_needs_consistent_orientation():
+    v, f = _sphere(level=1)
+    assert is_watertight(v, f)
+    soup_v = v[f].reshape(-1, 3)
+    soup_f = np.arange(len(soup_v)).reshape(-1, 3)
+    assert is_watertight(soup_v, soup_f)          # same surface, every vertex duplicated
+    assert not is_watertight(v, f[1:])            # a hole
+    flipped = f.copy()
+    flipped[0] = flipped[0, ::-1]
+    assert not is_watertight(v, flipped)          # one face oriented the other way

@@ -34,8 +34,14 @@ def is_watertight(vertices, faces):
     faces = np.asarray(faces, dtype=np.int64)
     if len(faces) == 0:
         return False
+    if _closed_and_oriented(faces):
+        return True
+    # Duplicated vertices (triangle soups, OBJ seams) split edges; merge identical positions and retry.
     _, merged = np.unique(np.asarray(vertices), axis=0, return_inverse=True)
-    f = merged.reshape(-1)[faces]
+    return _closed_and_oriented(merged.reshape(-1)[faces])
+
+
+def _closed_and_oriented(f):
     if np.any((f[:, 0] == f[:, 1]) | (f[:, 1] == f[:, 2]) | (f[:, 2] == f[:, 0])):
         return False  # a collapsed triangle: not a closed 2-manifold surface
     a = f.reshape(-1)
