@@ -229,3 +229,14 @@ def test_nan_points_are_a_clear_error(key):
 def test_wrong_shape_is_a_clear_error():
     with pytest.raises(ShapeLabError, match=r"\(B, N, 3\)"):
         build("onet").encode(torch.zeros(2, 64, 2))
+
+
+@pytest.mark.parametrize("name", ["airnet300", "airnet3000", "airnet300_lessMemory", "onet", "convonet",
+                                  "convonet_grid", "ifnet", "quickstart_airnet300"])
+def test_configs_load_and_build(name):
+    from modules.config import load_config
+    cfg = load_config(f"configs/occupancy/{name}.yaml")
+    model = MODELS.build(cfg["model"])
+    assert model.threshold == (0.2 if cfg["model"]["name"] in ("onet", "convonet") else 0.5)
+    if cfg["model"]["name"] == "airnet":
+        assert cfg["model"]["npoints_per_layer"][0] == cfg["data"]["pc_samples"]
