@@ -346,7 +346,7 @@ class StyleTransfer:
 
     def _prepare_attribution_targets(self):
         cfg = self.cfg
-        self.style_masks = self.content_cams = None
+        self.style_masks = None
         if cfg["mode"] == "gbp":
             self.style_masks = gbp_feature_masks(self.model, self.style["points"], cfg["style_category"],
                                                  cfg["style_part_class"], cfg["style_layers"])
@@ -357,10 +357,11 @@ class StyleTransfer:
                                      cfg["style_part_class"], cfg["attr_layer"])[0]
             self.content_cam = unit_normalise(content_cam.detach())
             self.style_cam = unit_normalise(style_cam.detach())
-            # targets weighted per point by their (non-negative) attribution maps, as in the original
-            cw = self.content_cam.clamp(min=0)[None, None]
+            # per-point weights (non-negative part of the maps): the content loss weights both sides
+            # by the content map (same points), the style targets by the style map
+            self.content_weights = self.content_cam.clamp(min=0)[None, None]
             sw = self.style_cam.clamp(min=0)[None, None]
-            self.content_feats = {l: f * cw for l, f in self.content_feats.items()}
+            self.content_feats = {l: f * self.content_weights for l, f in self.content_feats.items()}
             self.style_feats = {l: f * sw for l, f in self.style_feats.items()}
 
     def losses(self, points):
@@ -376,7 +377,8 @@ class StyleTransfer:
             feats, scores = run_segmenter(self.model, points, ccat)
         total = points.new_zeros(())
         if cfg["content_weight"] > 0 and cfg["content_layers"]:
-            out["content"] = sum(content_loss(feats[l], self.content_feats[l]) for l in cfg["content_layers"])
+            cw = self.content_weights if cam is not None else 1.0
+            out["content"] = sum(content_loss(feats[l] * cw, self.content_feats[l]) for l in cfg["content_layers"])
             total = total + cfg["content_weight"] * out["content"]
         if cfg["style_weight"] > 0 and cfg["style_layers"]:
             cur = {l: feats[l] for l in cfg["style_layers"]}
@@ -385,6 +387,9 @@ class StyleTransfer:
                 masks = gbp_feature_masks(self.model, points, ccat, cfg["content_part_class"], cfg["style_layers"])
                 cur = {l: cur[l] * masks[l] for l in cur}
                 sty = {l: sty[l] * self.style_masks[l] for l in sty}
+            elif cam is not None:   # the current cloud's own (detached) map weights its style features
+                w = unit_normalise(cam.detach()).clamp(min=0)[None, None]
+                cur = {l: cur[l] * w for l in cur}
             moving = None if bool(self.moving.all()) else self.moving
             out["style"] = sum(self.style_fn(cur[l], sty[l], moving, self.style_part) for l in cfg["style_layers"])
             total = total + cfg["style_weight"] * out["style"]

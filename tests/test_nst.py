@@ -119,6 +119,7 @@ def test_attribution_modes_run_and_log_their_losses(model, pair, tmp_path, mode)
     cfg = config(pair, tmp_path, mode=mode, content_part_class=13, style_part_class=47, num_iters=3)
     result = nst.run_style_transfer(cfg, model=model, progress=False)
     assert all(np.isfinite(v) for h in result["losses"] for v in h.values())
+    assert result["losses"][0]["content"] == pytest.approx(0.0, abs=1e-12)   # the start is the content
     if mode == "hirescam":
         assert "attribution" in result["losses"][0]
     assert not torch.equal(result["points"], result["initial_points"])
