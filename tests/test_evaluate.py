@@ -79,11 +79,12 @@ def test_evaluate_end_to_end_with_a_broken_and_an_empty_mesh(folders, capsys):
     assert "1 of 5 objects failed" in capsys.readouterr().out
 
 
-def test_evaluate_parallel_matches_serial(folders):
+def test_evaluate_parallel_matches_serial_and_finds_gt_from_generation_config(folders):
     from modules.evaluation import evaluate_generation
-    kw = dict(gt_path=str(folders / "gt"), n_samples=N, iou_samples=N, progress=False)
-    serial, _, _ = evaluate_generation(str(folders / "exp"), jobs=1, **kw)
-    parallel, _, _ = evaluate_generation(str(folders / "exp"), jobs=2, **kw)
+    (folders / "exp" / "generation_config.yaml").write_text(f"data:\n  root: {folders / 'gt'}\n")
+    kw = dict(n_samples=N, iou_samples=N, progress=False)
+    serial, _, _ = evaluate_generation(str(folders / "exp"), jobs=1, **kw)  # gt root from generation_config
+    parallel, _, _ = evaluate_generation(str(folders / "exp"), gt_path=str(folders / "gt"), jobs=2, **kw)
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
     assert strip(serial) == strip(parallel)
 
