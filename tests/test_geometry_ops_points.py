@@ -51,6 +51,16 @@ def test_knn_points_matches_naive(path, norm):
     assert (out.dists[1, 17:] == 0).all()
 
 
+def test_knn_points_feature_space():
+    # D > 8 (e.g. DGCNN features) always takes the brute-force path
+    torch.manual_seed(11)
+    f = torch.randn(2, 64, 16, dtype=torch.float64)
+    out = knn_points(f, f, K=4)
+    d_ref, i_ref = naive_knn(f, f, [64, 64], [64, 64], 4, 2)
+    assert torch.equal(out.idx, i_ref) and torch.allclose(out.dists, d_ref)
+    assert (out.idx[..., 0] == torch.arange(64)).all()  # each point is its own nearest neighbour
+
+
 def test_knn_points_gradcheck(path):
     torch.manual_seed(1)
     p1 = torch.rand(2, 8, 3, dtype=torch.float64, requires_grad=True)

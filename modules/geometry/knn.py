@@ -154,12 +154,15 @@ def _knn_idx_tree(p1, p2, lengths1, lengths2, norm, K):
 
 @torch.no_grad()
 def _knn_idx_dense(p1, p2, lengths1, lengths2, norm, K):
-    """Chunked brute force: exact distances (no matmul trick) on CPU, cdist's fast path on GPU."""
+    """Chunked brute force over cdist; padded p2 points get +inf."""
     N, P1, _ = p1.shape
     P2 = p2.shape[1]
     k = min(K, P2)
     idx = torch.zeros((N, P1, K), dtype=torch.int64, device=p1.device)
-    mode = "use_mm_for_euclid_dist_if_necessary" if p1.is_cuda else "donot_use_mm_for_euclid_dist"
+    # exact differences for 3D points on CPU (ties resolved like the naive reference); the matmul
+    # form on GPU and for feature spaces (D > 8, e.g. DGCNN's dynamic graph), where it is much faster
+    fast = p1.is_cuda or p1.shape[2] > 8
+    mode = "use_mm_for_euclid_dist_if_necessary" if fast else "donot_use_mm_for_euclid_dist"
     pad2 = torch.arange(P2, device=p1.device)[None, :] >= lengths2[:, None]  # (N, P2)
     chunk = max(1, _CHUNK_PAIRS // max(1, N * P2))
     for start in range(0, P1, chunk):
