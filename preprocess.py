@@ -13,16 +13,14 @@ import sys
 from modules.utils import cli_main
 
 
-def _common(p, default_out):
+def _common(p, default_out, formats="shapenet_part,onet,ifnet,r2n2,genren,humans"):
     p.add_argument("--out", default=default_out, help="output root (default %(default)s)")
     p.add_argument("-j", "--jobs", type=int, default=max(1, os.cpu_count() or 1),
                    help="worker processes (default: all cores, %(default)s)")
     p.add_argument("--shard", default="0/1", help="i/n: process only every n-th item starting at i (job arrays)")
-    p.add_argument("--formats", default=None,
-                   help="comma-separated subset of shapenet_part,onet,ifnet,r2n2,genren,humans (default: all)")
+    p.add_argument("--formats", default=None, help=f"comma-separated subset of {formats} (default: all of them)")
     p.add_argument("--views", type=int, default=24, help="rendered views per shape (0 = no renders; default 24)")
     p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same bytes (default 0)")
-    p.add_argument("--resolution", type=int, default=128, help="marching-cubes grid resolution (default 128)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -34,10 +32,11 @@ def build_parser():
     p.add_argument("--categories", default="all",
                    help="comma-separated category names or synsets, 'all' = 16 ShapeNet-Part + human (default)")
     p.add_argument("--per-category", type=int, default=100, help="shapes per category (human: frames; default 100)")
+    p.add_argument("--resolution", type=int, default=128, help="marching-cubes grid resolution (default 128)")
 
     p = sub.add_parser("mesh", help="the same outputs from real .obj/.off/.ply meshes")
     p.add_argument("--in", dest="inputs", nargs="+", required=True, help="mesh files or folders (searched recursively)")
-    _common(p, "data/meshes")
+    _common(p, "data/meshes", formats="onet,ifnet,r2n2,genren")
     p.add_argument("--category", default=None,
                    help="synset folder to write under (default: the parent folder name if it is a synset, else 'mesh')")
 

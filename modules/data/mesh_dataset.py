@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from modules.data.synth import BOX_PADDING, sample_surface, sample_volume
-from modules.data.writers import (FORMATS, ShapeRecord, WriteConfig, check_formats, commit_shape, is_done,
+from modules.data.writers import (ShapeRecord, WriteConfig, check_formats, commit_shape, is_done,
                                   parse_shard, run_batch, split_from_uniform, write_formats, write_indexes)
 from modules.geometry.io import MESH_EXTENSIONS, load_mesh, save_point_cloud
 from modules.utils import ShapeLabError

@@ -1,8 +1,7 @@
 """The `preprocess.py` subcommands: argument handling and summaries (the work is in synth / mesh_dataset)."""
-import os
 
 from modules.data import categories
-from modules.data.synth import SynthConfig, generate, variant_counts
+from modules.data.synth import SynthConfig, generate, shape_formats, variant_counts
 from modules.data.writers import FORMATS, parse_shard
 from modules.utils import ShapeLabError
 
@@ -27,6 +26,8 @@ def run(args):
     if args.command == "synth":
         return run_synth(args)
     if args.command == "mesh":
+        if args.jobs < 1:
+            raise ShapeLabError(f"-j must be >= 1, got {args.jobs}")
         from modules.data.mesh_dataset import run_mesh
         return run_mesh(args)
     if args.command == "xyz":
@@ -38,9 +39,13 @@ def run(args):
 def run_synth(args):
     if args.jobs < 1:
         raise ShapeLabError(f"-j must be >= 1, got {args.jobs}")
+    if args.resolution < 16:
+        raise ShapeLabError(f"--resolution must be >= 16, got {args.resolution}")
     cfg = SynthConfig(out=args.out, seed=args.seed, formats=_formats(args.formats), views=args.views,
                       resolution=args.resolution)
     names = _category_list(args.categories)
+    if args.categories in (None, "", "all"):   # the default set: keep the categories the formats apply to
+        names = [c for c in names if shape_formats(c, cfg.formats)]
     summary = generate(cfg, names, args.per_category, jobs=args.jobs, shard=parse_shard(args.shard),
                        progress=not args.no_progress)
     print_summary(summary, cfg.out, names)

@@ -106,10 +106,8 @@ def make_cap(rng):
                                 Cylinder(P["peak"], r * 0.9, 2 * t, center=(0, t, 0))))
     else:
         peak_len = U(0.25, 0.4)
-        disc = Cylinder(P["peak"], r * 0.95, t, center=(0, t + 0.01, 0), rot=rotation("x", -U(0.05, 0.2)), rounding=0.01)
         prims.append(Clipped(Ellipsoid(P["peak"], (r * 0.9, t, r + peak_len), center=(0, t + 0.01, 0),
                                        rot=rotation("x", -U(0.05, 0.2))), [((0, 0, -1), (0, 0, r * 0.5))]))
-        del disc
     if kind == "baseball-button":
         prims.append(Sphere(P["panels"], U(0.04, 0.06), center=(0, h, 0)))
     return prims, kind

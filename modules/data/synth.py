@@ -211,10 +211,13 @@ def generate(cfg, category_names, per_category, jobs=1, shard=(0, 1), progress=T
     if per_category < 1:
         raise ShapeLabError(f"--per-category must be >= 1, got {per_category}")
     _check_optional_modules(cfg)
+    unused = [c for c in names if not shape_formats(c, cfg.formats)]
+    if unused:
+        raise ShapeLabError(f"--formats {','.join(cfg.formats)} has nothing for {', '.join(unused)} "
+                            f"(the human is written only as 'humans', the other categories never as 'humans')")
     items = [(c, i) for c in names for i in range(per_category)][shard[0]::shard[1]]
     todo = [(cfg, c, i) for c, i in items
-            if shape_formats(c, cfg.formats)
-            and not is_done(cfg, categories.SYNSETS[c], shape_id(c, i), shape_formats(c, cfg.formats))]
+            if not is_done(cfg, categories.SYNSETS[c], shape_id(c, i), shape_formats(c, cfg.formats))]
     summary = run_batch(_generate_item, todo, jobs=jobs, desc="synth", progress=progress,
                         describe=lambda a: f"{a[1]} #{a[2]}")
     summary["failed"] = [((c, i), msg) for (_, c, i), msg in summary["failed"]]
