@@ -242,3 +242,12 @@ def test_xyz_export_subdivides(tmp_path):
     assert cloud["points"].shape == (8 + n_edges, 3)
     np.testing.assert_allclose(np.linalg.norm(cloud["normals"], axis=1), 1, atol=1e-4)
     assert load_point_cloud(tmp_path / "box.xyz")["normals"] is None
+
+
+def test_mesh_item_names():
+    from modules.data.mesh_dataset import mesh_items
+    items = mesh_items(["sn/03001627/abc/models/model_normalized.obj", "sn/02691156/xyz/model.obj",
+                        "scans/a/part.ply", "scans/b/part.ply", "scans/c.off"])
+    assert [(s, i) for _, s, i in items][:2] == [("03001627", "abc"), ("02691156", "xyz")]
+    names = [i for _, s, i in items[2:]]
+    assert len(set(names)) == 3 and names[2] == "c" and all(s == "mesh" for _, s, _ in items[2:])
