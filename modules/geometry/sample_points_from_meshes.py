@@ -1,6 +1,7 @@
 """Area-weighted uniform surface sampling, differentiable in the vertices (PyTorch3D semantics)."""
 import torch
 
+from modules.geometry.knn import single_thread_on_cpu
 from modules.geometry.meshes import Meshes
 from modules.utils import ShapeLabError
 
@@ -24,6 +25,13 @@ def sample_points_from_meshes(meshes, num_samples=10000, return_normals=False, r
         a plain tensor when only samples are asked for, else a tuple in that order.
     Raises ShapeLabError naming the mesh when it has no faces or zero total area.
     """
+    device = meshes.device if isinstance(meshes, Meshes) else "cpu"
+    # one thread on CPU: measured 0.29 s vs 0.74-0.9 s on two shared cores for 327k faces -> 100k points
+    with single_thread_on_cpu(device):
+        return _sample(meshes, num_samples, return_normals, return_textures, return_face_idx)
+
+
+def _sample(meshes, num_samples, return_normals, return_textures, return_face_idx):
     if not isinstance(meshes, Meshes):
         raise ShapeLabError(f"sample_points_from_meshes: expected a Meshes object, got {type(meshes).__name__}")
     if return_textures:
@@ -42,7 +50,10 @@ def sample_points_from_meshes(meshes, num_samples=10000, return_normals=False, r
             if a.numel() == 0 or not float(a.sum()) > 0:
                 raise ShapeLabError(f"{meshes.names[i]}: cannot sample points, the mesh has "
                                     f"{a.numel()} faces and total area {float(a.sum()) if a.numel() else 0.0}")
-        areas_padded = torch.nn.utils.rnn.pad_sequence(per_mesh, batch_first=True, padding_value=0.0)
+        if len(per_mesh) == 1:
+            areas_padded = per_mesh[0][None]
+        else:
+            areas_padded = torch.nn.utils.rnn.pad_sequence(per_mesh, batch_first=True, padding_value=0.0)
         face_idx = torch.multinomial(areas_padded, S, replacement=True)  # (N, S) local face index
     packed_idx = face_idx + first[:, None]
     f = faces[packed_idx]  # (N, S, 3)
@@ -53,7 +64,9 @@ def sample_points_from_meshes(meshes, num_samples=10000, return_normals=False, r
     samples = (1 - su) * v0 + su * (1 - v) * v1 + su * v * v2
     out = [samples]
     if return_normals:
-        out.append(meshes.faces_normals_packed()[packed_idx])
+        # normals of the sampled faces only (S of them, not all F)
+        cross = torch.cross(v1 - v0, v2 - v0, dim=2)
+        out.append(cross / cross.norm(dim=2, keepdim=True).clamp(min=1e-12))
     if return_face_idx:
         out.append(face_idx)
     return out[0] if len(out) == 1 else tuple(out)
