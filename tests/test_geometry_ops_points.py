@@ -215,6 +215,16 @@ def test_fps_matches_naive_with_lengths_and_k_list():
         assert torch.equal(sel[n, :k], pts[n, idx[n, :k]])
 
 
+def test_fps_torch_only_loop_matches_naive(monkeypatch):
+    """The loop the GPU runs (torch argmax instead of numpy's), exercised on the CPU."""
+    monkeypatch.setattr(sys.modules["modules.geometry.sample_farthest_points"], "_NUMPY_ARGMAX_ON_CPU", False)
+    torch.manual_seed(12)
+    pts = torch.rand(2, 300, 3)
+    _, idx = sample_farthest_points(pts, torch.tensor([300, 120]), K=40, start_idx=torch.tensor([0, 7]))
+    assert idx[0].tolist() == naive_fps(pts[0].numpy(), 40)
+    assert idx[1].tolist() == naive_fps(pts[1, :120].numpy(), 40, start=7)
+
+
 def test_fps_start_index_random_start_and_gradient():
     torch.manual_seed(7)
     pts = torch.rand(2, 300, 3, dtype=torch.float64, requires_grad=True)

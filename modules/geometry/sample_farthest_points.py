@@ -6,6 +6,10 @@ from modules.geometry.knn import _check_batch, single_thread_on_cpu
 from modules.utils import ShapeLabError
 
 
+# The torch-only loop (used on GPU) also runs on CPU when this is False; tests use it to cover that path.
+_NUMPY_ARGMAX_ON_CPU = True
+
+
 def masked_gather(points, idx):
     """points (N, P, D), idx (N, K) with -1 padding -> (N, K, D), padded rows 0. Differentiable."""
     N, _, D = points.shape
@@ -24,7 +28,7 @@ def _fps_indices(points, lengths, k_max, start):
     """
     N, P, D = points.shape
     device = points.device
-    on_cpu = device.type == "cpu"
+    on_cpu = device.type == "cpu" and _NUMPY_ARGMAX_ON_CPU
     with single_thread_on_cpu(device):
         coords = [points[..., d].contiguous() for d in range(D)]  # D x (N, P), contiguous for speed
         # Padded points get -1 so argmax never prefers them over a valid point (valid ones are >= 0).
