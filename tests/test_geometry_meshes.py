@@ -8,7 +8,7 @@ import trimesh
 
 from modules.geometry.binvox import binvox_voxel_centers, read_binvox, write_binvox
 from modules.geometry.io import (load_mesh, load_point_cloud, load_seg, save_mesh, save_point_cloud, save_seg)
-from modules.geometry.mesh_contains import is_watertight, mesh_contains, winding_number
+from modules.geometry.mesh_contains import fast_winding_number, is_watertight, mesh_contains, winding_number
 from modules.geometry.mise import dense_extract, grid_points, marching_cubes, mise_extract
 from modules.geometry.voxels import surface_voxels, voxel_centers, voxelize_mesh, voxelize_points
 from modules.utils import ShapeLabError
@@ -307,3 +307,18 @@ def test_is_watertight_merges_duplicates_and_needs_consistent_orientation():
     flipped = f.copy()
     flipped[0] = flipped[0, ::-1]
     assert not is_watertight(v, flipped)          # one face oriented the other way
+
+
+@pytest.mark.parametrize("open_mesh", [False, True])
+def test_fast_winding_number_close_to_exact(open_mesh):
+    v, f = _sphere(0.4, level=3)
+    if open_mesh:
+        f = f[trimesh.Trimesh(v, f, process=False).triangles_center[:, 2] < 0.3]
+    rng = np.random.default_rng(5)
+    surface = trimesh.Trimesh(v, f, process=False).sample(300, seed=6)
+    pts = np.concatenate([rng.uniform(-0.6, 0.6, (700, 3)), surface + rng.normal(scale=0.003, size=surface.shape)])
+    exact = winding_number(v, f, pts, fast=False)
+    for cluster_size in (4, 8, 32):  # 2-level tree with many / few / one group
+        approx = fast_winding_number(v, f, pts, cluster_size=cluster_size)
+        assert np.abs(approx - exact).max() < 0.02
+        np.testing.assert_array_equal(np.abs(approx) > 0.5, np.abs(exact) > 0.5)
