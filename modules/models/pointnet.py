@@ -275,3 +275,17 @@ def build_pointnet_seg(cfg):
                                            "width_multiplier": 1.0, "dropout": 0.3})
 def build_pointnet_cls(cfg):
     return PointNetCls(cfg["num_classes"], cfg["feature_transform"], cfg["width_multiplier"], cfg["dropout"])
+
+
+def export_pretrained(checkpoint_path, out_path, half=True, **meta):
+    """Write the model weights of an engine checkpoint as a small release file:
+    {'model': state dict (float16 when `half`), 'model_name', **meta} (loads with weights_only=True)."""
+    from modules.utils import atomic_write
+    state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+    weights = state.get("model", state)
+    if half:
+        weights = {k: (v.half() if v.is_floating_point() else v) for k, v in weights.items()}
+    out = {"model": weights, "model_name": state.get("model_name"), **meta}
+    with atomic_write(out_path) as tmp:
+        torch.save(out, tmp)
+    return out
