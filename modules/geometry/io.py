@@ -60,8 +60,8 @@ def load_mesh(path, allow_empty=False):
                 return trimesh.Trimesh(vertices=np.zeros((0, 3)), faces=np.zeros((0, 3), dtype=np.int64), process=False)
             if len(vertices) == 0 or len(faces) == 0:
                 raise ShapeLabError(f"{path}: not a mesh (no vertices or no triangle faces)")
-            vertices, faces = check_mesh_arrays(vertices, faces, name=path)
-            return trimesh.Trimesh(vertices=vertices.astype(np.float64), faces=faces, process=False)
+            check_mesh_arrays(vertices, faces, name=path)
+            return trimesh.Trimesh(vertices=vertices, faces=faces, process=False)  # float64, as trimesh reads
     try:
         mesh = trimesh.load(path, process=False)  # not force="mesh": that drops the stored vertex normals
         if isinstance(mesh, trimesh.Scene):  # an OBJ with several objects / groups
