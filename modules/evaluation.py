@@ -7,7 +7,8 @@ Ground truth, per object, one of
   the stored points and labels (ONet / ConvONet / AIR-Nets "onet" protocol).
 - IF-Net layout <gt>/<class>/<id>/isosurf_scaled.off (or model.off): the same surface metrics against
   100k samples of the ground-truth mesh, IoU of the two meshes on uniform points in [-0.5, 0.5]^3
-  (IF-Net uses 1M points; `iou_samples`).
+  (IF-Net uses 1M points; `iou_samples`). An IF-Net folder with only surface_30000_samples.npy gives the
+  distance metrics and F-scores against those points (no normals, no IoU: the row leaves them empty).
 Outputs next to generation/: evaluation_results.csv (one row per object, `error` says why a row has no
 numbers), evaluation_results_classes.csv (per class, class mean, object mean) and evaluation_results.md
 (the same summary as a Markdown table).
@@ -24,6 +25,7 @@ from modules.utils import ShapeLabError, atomic_write
 
 MESH_NAME = "surface_reconstruction.off"
 GT_MESH_NAMES = ("isosurf_scaled.off", "model.off")
+IFNET_SURFACE_NAME = "surface_30000_samples.npy"  # fallback GT: surface metrics only (no normals, no IoU)
 # Columns of the Markdown summary (all metrics go into the CSV files).
 SUMMARY_METRICS = ("iou", "chamfer-L1", "chamfer-L2", "normals", "f-score", "f-score-0.005", "f-score-0.015",
                    "f-score-0.02", "f1@0.05")
@@ -84,6 +86,9 @@ def evaluate_object(task):
             iou_points, iou_occ = read_points_npz(os.path.join(gt_dir, "points.npz"))
             row.update(eval_mesh(mesh, gt_points, gt_normals, iou_points, iou_occ, n_samples=opts["n_samples"],
                                  contains_method=opts["contains_method"]))
+        elif layout.endswith(".npy"):  # IF-Net folder without its mesh: surface samples only, no normals / IoU
+            from modules.data.ifnet import read_surface_samples
+            row.update(eval_mesh(mesh, read_surface_samples(layout), None, n_samples=opts["n_samples"]))
         else:
             gt_mesh = load_mesh(layout)
             gt_points, gt_normals = sample_mesh_surface(gt_mesh.vertices, gt_mesh.faces, opts["n_samples"], seed=1)
@@ -110,12 +115,12 @@ def ground_truth_layout(gt_dir, data_type=None):
     if has_onet and data_type in (None, "onet"):
         return "onet"
     if data_type != "onet":
-        for name in GT_MESH_NAMES:
+        for name in GT_MESH_NAMES + (IFNET_SURFACE_NAME,):
             path = os.path.join(gt_dir, name)
             if os.path.isfile(path):
                 return path
     wanted = "pointcloud.npz + points.npz" if data_type == "onet" else \
-        f"pointcloud.npz + points.npz (ONet) or {' / '.join(GT_MESH_NAMES)} (IF-Net)"
+        f"pointcloud.npz + points.npz (ONet) or {' / '.join(GT_MESH_NAMES + (IFNET_SURFACE_NAME,))} (IF-Net)"
     raise ShapeLabError(f"{gt_dir}: no ground truth found, expected {wanted}")
 
 

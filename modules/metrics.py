@@ -126,7 +126,8 @@ def eval_mesh(mesh, gt_pointcloud, gt_normals, iou_points=None, iou_occupancies=
 
     Args:
         mesh: a trimesh.Trimesh or (vertices (V,3), faces (F,3)).
-        gt_pointcloud, gt_normals: (N,3) ground-truth surface samples and normals (ONet pointcloud.npz).
+        gt_pointcloud, gt_normals: (N,3) ground-truth surface samples and normals (ONet pointcloud.npz);
+            gt_normals=None leaves the normal keys out.
         iou_points, iou_occupancies: (M,3) points and their ground-truth occupancy (ONet points.npz);
             occupancies >= 0.5 count as inside.
         n_samples: points sampled on the predicted mesh (face normals kept), as ONet's 100k.

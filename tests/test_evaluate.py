@@ -7,6 +7,7 @@ import pytest
 import trimesh
 
 import evaluate
+from modules.data.ifnet import write_surface_samples
 from modules.data.onet import write_pointcloud_npz, write_points_npz
 from modules.evaluation import summarize
 from modules.geometry.io import save_mesh
@@ -26,7 +27,8 @@ def folders(tmp_path):
     gt, gen = tmp_path / "gt", tmp_path / "exp" / "generation"
     sphere = trimesh.creation.icosphere(4, radius=0.38)
     objects = {("03001627", "good1"): "sphere", ("03001627", "broken"): "broken",
-               ("03001627", "empty"): "empty", ("02691156", "good2"): "sphere", ("02691156", "ifnet"): "ifnet"}
+               ("03001627", "empty"): "empty", ("02691156", "good2"): "sphere", ("02691156", "ifnet"): "ifnet",
+               ("02691156", "ifnet_npy"): "ifnet_npy"}
     for (syn, oid), kind in objects.items():
         gdir, odir = gt / syn / oid, gen / syn / oid
         os.makedirs(gdir)
@@ -34,6 +36,8 @@ def folders(tmp_path):
         if kind == "ifnet":
             gt_mesh = trimesh.creation.icosphere(4, radius=0.4)
             save_mesh(gdir / "isosurf_scaled.off", gt_mesh.vertices, gt_mesh.faces)
+        elif kind == "ifnet_npy":  # IF-Net folder without the mesh: surface samples only
+            write_surface_samples(gdir / "surface_30000_samples.npy", _sphere_cloud(0.4, rng)[0])
         else:
             write_pointcloud_npz(gdir / "pointcloud.npz", *_sphere_cloud(0.4, rng))
             pts = rng.uniform(-0.55, 0.55, (N, 3))
@@ -58,7 +62,7 @@ def test_evaluate_end_to_end_with_a_broken_and_an_empty_mesh(folders, capsys):
                    "-reconst", "-n_samples", str(N), "-iou_samples", str(N), "-no_progress"])
     out_dir = folders / "exp"
     rows = {r["id"]: r for r in _read_csv(out_dir / "evaluation_results.csv")}
-    assert set(rows) == {"good1", "good2", "broken", "empty", "ifnet"}
+    assert set(rows) == {"good1", "good2", "broken", "empty", "ifnet", "ifnet_npy"}
     assert "broken/surface_reconstruction.off" in rows["broken"]["error"] and "index" in rows["broken"]["error"]
     assert rows["broken"]["iou"] == ""
     assert rows["empty"]["error"] == "" and float(rows["empty"]["chamfer-L1"]) == pytest.approx(3 ** 0.5)
@@ -67,6 +71,8 @@ def test_evaluate_end_to_end_with_a_broken_and_an_empty_mesh(folders, capsys):
         assert rows[oid]["error"] == ""
         assert float(rows[oid]["iou"]) == pytest.approx((0.38 / 0.4) ** 3, abs=0.03)
         assert float(rows[oid]["chamfer-L1"]) == pytest.approx(0.02, abs=0.005)
+    assert rows["ifnet_npy"]["error"] == "" and rows["ifnet_npy"]["iou"] == "" and rows["ifnet_npy"]["normals"] == ""
+    assert float(rows["ifnet_npy"]["chamfer-L1"]) == pytest.approx(0.02, abs=0.005)
     classes = {r["class"]: r for r in _read_csv(out_dir / "evaluation_results_classes.csv")}
     assert classes["03001627"]["objects"] == "3" and classes["03001627"]["failed"] == "1"
     assert classes["03001627"]["name"] == "chair"
@@ -76,7 +82,7 @@ def test_evaluate_end_to_end_with_a_broken_and_an_empty_mesh(folders, capsys):
     assert float(classes["class mean"]["iou"]) == pytest.approx((chair + plane) / 2)
     md = (out_dir / "evaluation_results.md").read_text()
     assert "| **object mean** |" in md and "03001627/broken" in md
-    assert "1 of 5 objects failed" in capsys.readouterr().out
+    assert "1 of 6 objects failed" in capsys.readouterr().out
 
 
 def test_evaluate_parallel_matches_serial_and_finds_gt_from_generation_config(folders):
