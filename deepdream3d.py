@@ -27,7 +27,9 @@ def parse_args(argv=None):
     p.add_argument("--num_iters", type=int, default=10)
     p.add_argument("--visualize_every", type=int, default=2)
     p.add_argument("--num_points", type=int, default=5000, help="points sampled from the file (default 5000)")
-    p.add_argument("--pretrained", default=None, help="PointNetPartSeg checkpoint (default: random weights)")
+    p.add_argument("--pretrained", default="auto",
+                   help="PointNetPartSeg checkpoint; auto (default): pretrained_models/pointnet_seg.pt if present; "
+                        "none: random weights")
     p.add_argument("--width_multiplier", type=float, default=1.0)
     p.add_argument("--out_dir", default="logs/deepdream")
     p.add_argument("--seed", type=int, default=0)
@@ -37,8 +39,6 @@ def parse_args(argv=None):
 @cli_main
 def main(argv=None):
     a = parse_args(argv)
-    if a.pretrained is None:
-        print("warning: no --pretrained checkpoint; dreaming with a randomly initialised segmenter")
     result = run_deepdream(a.obj_path, a.obj_cat, a.out_dir, a.layer_ids, a.channel_ids, a.part_ids, a.lr,
                            a.num_iters, a.visualize_every, a.num_points, a.pretrained, a.width_multiplier, a.seed)
     h = result["history"]

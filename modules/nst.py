@@ -28,6 +28,7 @@ the very same tensor values in the very same order in every iteration (exact zer
 """
 import copy
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -48,7 +49,7 @@ NST_DEFAULTS = {
     "content_category": "chair",
     "style_shape": None,
     "style_category": "table",
-    "pretrained": None,             # checkpoint of PointNetPartSeg; None: random weights (testing only)
+    "pretrained": "auto",           # checkpoint; auto: pretrained_models/pointnet_seg.pt if present; none: random
     "width_multiplier": 1.0,        # must match the checkpoint; < 1 only for tests
     "output_dir": "logs/nst",
     "exp_suffix": "",               # sub-folder of output_dir for this run
@@ -202,10 +203,31 @@ def load_shape(path, category, num_points, rng):
     return dict(points=pts.contiguous(), labels=None if labels is None else torch.from_numpy(labels[idx]), path=path)
 
 
+DEFAULT_WEIGHTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                               "pretrained_models", "pointnet_seg.pt")
+
+
+def resolve_weights(pretrained):
+    """'auto' -> pretrained_models/pointnet_seg.pt when it exists, else None (random weights, with a
+    warning); None / '' / 'none' -> None; anything else is a checkpoint path that must exist."""
+    if pretrained in (None, "", "none", "None"):
+        return None
+    if pretrained == "auto":
+        if os.path.isfile(DEFAULT_WEIGHTS):
+            return DEFAULT_WEIGHTS
+        warnings.warn(f"{DEFAULT_WEIGHTS} not found: using a randomly initialised segmenter "
+                      "(give --pretrained PATH for meaningful results)")
+        return None
+    if not os.path.isfile(pretrained):
+        raise ShapeLabError(f"pretrained: checkpoint not found: {pretrained}")
+    return pretrained
+
+
 def load_segmenter(pretrained=None, width_multiplier=1.0, device="cpu"):
-    """Frozen PointNetPartSeg in eval mode; weights from `pretrained` (random when None)."""
+    """Frozen PointNetPartSeg in eval mode; weights from `pretrained` (see resolve_weights; None: random)."""
     from modules.models import pointnet
     model = pointnet.PointNetPartSeg(width_multiplier=width_multiplier)
+    pretrained = resolve_weights(pretrained)
     if pretrained:
         pointnet.load_pvcnn_checkpoint(pretrained, model)
     model.to(device).eval()

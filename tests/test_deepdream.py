@@ -26,7 +26,7 @@ def one_thread():
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    return nst.load_segmenter(None, WIDTH)
+    return nst.load_segmenter("none", WIDTH)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_seed_command_writes_snapshots_pngs_and_gif(tmp_path, capsys):
     out = tmp_path / "dream"
     deepdream3d.main(["--obj_path", str(lamp), "--obj_cat", "lamp", "--layer_ids", "0", "--channel_ids", "0", "8",
                       "16", "--lr", "0.01", "--num_iters", "4", "--visualize_every", "2", "--num_points", "200",
-                      "--width_multiplier", "0.5", "--out_dir", str(out)])
+                      "--width_multiplier", "0.5", "--pretrained", "none", "--out_dir", str(out)])
     for step in (0, 2, 4):
         for ext in (".xyz", ".ply", ".png"):
             assert os.path.isfile(out / f"step_{step:04d}{ext}")
@@ -84,5 +84,5 @@ def test_seed_command_writes_snapshots_pngs_and_gif(tmp_path, capsys):
     ply = load_point_cloud(out / "step_0000.ply")
     assert ply["colors"] is not None and len(ply["points"]) == 200
     with pytest.raises(SystemExit) as exc:
-        deepdream3d.main(["--obj_path", str(lamp), "--obj_cat", "lamp", "--layer_ids", "7"])
+        deepdream3d.main(["--obj_path", str(lamp), "--obj_cat", "lamp", "--layer_ids", "7", "--pretrained", "none"])
     assert exc.value.code == 2 and "valid layer ids are 0-5" in capsys.readouterr().err

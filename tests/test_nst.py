@@ -28,7 +28,7 @@ def one_thread():
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    return nst.load_segmenter(None, WIDTH)
+    return nst.load_segmenter("none", WIDTH)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def pair(tmp_path_factory):
 
 def config(pair, tmp_path, **kw):
     cfg = dict(content_shape=pair[0], style_shape=pair[1], num_points=256, num_iters=4, save_every=2,
-               output_dir=str(tmp_path / "out"), width_multiplier=WIDTH, pictures=False)
+               output_dir=str(tmp_path / "out"), width_multiplier=WIDTH, pictures=False, pretrained="none")
     cfg.update(kw)
     return cfg
 
@@ -163,6 +163,8 @@ def test_bad_inputs_are_clear_errors(model, pair, tmp_path):
     with pytest.raises(ShapeLabError, match="part id 25 does not belong to category 'chair'.*13 \\(seat\\)"):
         nst.check_config(config(pair, tmp_path, part_specific=True, mask_class_list=[25],
                                 content_part_class=25, style_part_class=47))
+    with pytest.raises(ShapeLabError, match="checkpoint not found: nowhere.pt"):
+        nst.load_segmenter("nowhere.pt", WIDTH)
     with pytest.raises(ShapeLabError, match="unknown key 'style_wieght'"):
         nst.check_config(config(pair, tmp_path, style_wieght=3))
     # the box chair has no arms (15): the error names the part and lists the parts present
@@ -192,7 +194,7 @@ def test_five_seed_examples_exist():
 @pytest.mark.parametrize("path", CONFIGS, ids=[os.path.basename(p) for p in CONFIGS])
 def test_seed_example_configs_run(model, pair, tmp_path, path):
     flags = dict(content_shape=pair[0], style_shape=pair[1], num_iters=2, num_points=128, save_every=0,
-                 output_dir=str(tmp_path), width_multiplier=WIDTH, pictures=False)
+                 output_dir=str(tmp_path), width_multiplier=WIDTH, pictures=False, pretrained="none")
     cfg = nst.load_nst_config(path, flags)
     if cfg["sweep"]:   # keep two values of the sweep to stay fast
         cfg["sweep"] = dict(cfg["sweep"], values=cfg["sweep"]["values"][:2])
