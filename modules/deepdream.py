@@ -53,31 +53,35 @@ def dream_objective(feats, scores, layer_ids, channel_ids, part_ids):
     return torch.stack(terms).mean()
 
 
+def objective_and_grad(model, points, category, layer_ids, channel_ids, part_ids):
+    """(objective value, gradient (N,3) w.r.t. the points) at `points`."""
+    x = points.detach().requires_grad_(True)
+    with torch.enable_grad():
+        feats, scores = run_segmenter(model, x, category)
+        objective = dream_objective(feats, scores, layer_ids, channel_ids, part_ids)
+        grad, = torch.autograd.grad(objective, x)
+    return float(objective.detach()), grad.detach()
+
+
 def deepdream(model, points, category, layer_ids=(), channel_ids=(), part_ids=(), lr=0.01, num_iters=10,
               callback=None):
-    """Normalised gradient ascent on (N,3) points. Returns (points, objective values per step).
+    """Normalised gradient ascent on (N,3) points. Returns (points, objective values at steps 0..num_iters).
 
-    `callback(step, points_before_step, gradient (N,3), objective)` is called every step (step 1..num_iters)
-    with the gradient that produced the step.
+    `callback(step, points, gradient (N,3), objective)` is called for step 0..num_iters with the cloud
+    after `step` ascent steps and the gradient at it.
     """
     layer_ids, channel_ids, part_ids = check_objective(layer_ids, channel_ids, part_ids, category,
                                                        getattr(model, "feature_channels", LAYER_CHANNELS))
     x = points.detach().clone()
     history = []
-    for step in range(1, num_iters + 1):
-        x.requires_grad_(True)
-        feats, scores = run_segmenter(model, x, category)
-        objective = dream_objective(feats, scores, layer_ids, channel_ids, part_ids)
-        grad, = torch.autograd.grad(objective, x)
-        history.append(float(objective.detach()))
+    for step in range(num_iters + 1):
+        value, grad = objective_and_grad(model, x, category, layer_ids, channel_ids, part_ids)
+        history.append(value)
         if callback is not None:
-            callback(step, x.detach(), grad.detach(), history[-1])
-        with torch.no_grad():
+            callback(step, x, grad, value)
+        if step < num_iters:
             x = x + lr * grad / (grad.std() + 1e-12)
-    with torch.no_grad():
-        feats, scores = run_segmenter(model, x, category)
-        history.append(float(dream_objective(feats, scores, layer_ids, channel_ids, part_ids)))
-    return x.detach(), history
+    return x, history
 
 
 def run_deepdream(obj_path, obj_cat, out_dir, layer_ids=(), channel_ids=(), part_ids=(), lr=0.01, num_iters=10,
@@ -100,25 +104,21 @@ def run_deepdream(obj_path, obj_cat, out_dir, layer_ids=(), channel_ids=(), part
     os.makedirs(out_dir, exist_ok=True)
     frames, files = [], []
 
-    def save(step, pts, grad):
-        g = grad.sum(dim=1).cpu().numpy() if grad is not None else np.zeros(len(pts))
-        colors = vis.attribution_colors(g, "negpos")
+    def save(step, pts, grad, objective):
+        colors = vis.attribution_colors(grad.sum(dim=1).cpu().numpy(), "negpos")
         stem = os.path.join(out_dir, f"step_{step:04d}")
         save_point_cloud(stem + ".xyz", pts.cpu().numpy())
         save_point_cloud(stem + ".ply", pts.cpu().numpy(), colors=colors)
-        title = f"step {step}"
-        vis.save_point_cloud_png(stem + ".png", pts.cpu().numpy(), colors, title=title)
+        vis.save_point_cloud_png(stem + ".png", pts.cpu().numpy(), colors, title=f"step {step}: {objective:.4g}")
         frames.append(stem + ".png")
         files.extend([stem + ".xyz", stem + ".ply", stem + ".png"])
 
     def callback(step, pts, grad, objective):
-        done = step - 1                      # `pts` is the cloud after `done` steps, `grad` is taken at it
-        if done % visualize_every == 0:
-            save(done, pts, grad)
+        if step % visualize_every == 0 or step == num_iters:
+            save(step, pts, grad, objective)
 
     points, history = deepdream(model, shape["points"], category, layer_ids, channel_ids, part_ids, lr,
                                 num_iters, callback)
-    save(num_iters, points, None)
     gif = os.path.join(out_dir, "progress.gif")
     vis.save_gif(gif, frames)
     files.append(gif)
