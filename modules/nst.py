@@ -124,6 +124,10 @@ def check_config(cfg, source="config"):
     for key in ("content_shape", "style_shape"):
         if not out[key]:
             raise ShapeLabError(f"{source}: '{key}' is required (a .pts/.xyz/.ply/.npz point cloud)")
+        if not os.path.isfile(out[key]):
+            hint = " (make the synthetic data with: python preprocess.py synth --out data/synth)" \
+                if "data/synth" in str(out[key]) else ""
+            raise ShapeLabError(f"{source}: {key} file not found: {out[key]}{hint}")
     out["content_category"] = categories.category_name(out["content_category"])
     out["style_category"] = categories.category_name(out["style_category"])
     categories.category_index(out["content_category"])
