@@ -52,7 +52,7 @@ def training_speed(name, batch, steps, device):
     return count_parameters(model), batch, float(np.mean(times))
 
 
-def generation_speed(ckpt, device, split="test"):
+def generation_speed(ckpt, device, dense_res=(128, 257), split="test"):
     from modules.data.occupancy_datasets import OccupancyDataset
     from modules.generation import load_occupancy_model, reconstruct
     model, cfg = load_occupancy_model(ckpt, device)
@@ -61,9 +61,9 @@ def generation_speed(ckpt, device, split="test"):
                           0.0, 0, 1, cache=False)
     points = ds.input_points(0, np.random.RandomState(0))
     rows = []
-    for label, kw in [("MISE 64x2 (257^3 final)", dict(method="mise", mise_res=64, mise_steps=2)),
-                      ("dense 128^3", dict(method="mcubes", mcubes_res=128)),
-                      ("dense 257^3", dict(method="mcubes", mcubes_res=257))]:
+    runs = [("MISE 64x2 (257^3 final)", dict(method="mise", mise_res=64, mise_steps=2))]
+    runs += [(f"dense {r}^3", dict(method="mcubes", mcubes_res=r)) for r in dense_res]
+    for label, kw in runs:
         v, f, seconds = reconstruct(model, points, device=device, **kw)
         rows.append((label, seconds, len(f)))
     return rows
@@ -77,6 +77,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
     p.add_argument("--generation", default=None, help="a checkpoint for the MISE vs dense timing")
+    p.add_argument("--dense_res", default="128,257", help="dense grid resolutions to time against MISE")
     p.add_argument("--skip_training", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -90,7 +91,8 @@ def main(argv=None):
     if args.generation:
         print(f"\ngeneration, one object, {args.generation}")
         print(f"{'method':26s} {'seconds':>8s} {'faces':>8s}")
-        for label, seconds, faces in generation_speed(args.generation, device):
+        for label, seconds, faces in generation_speed(args.generation, device,
+                                                          [int(r) for r in args.dense_res.split(",") if r]):
             print(f"{label:26s} {seconds:8.2f} {faces:8d}", flush=True)
 
 

@@ -161,3 +161,23 @@ def write_generation_config(out_dir, info):
     with atomic_write(os.path.join(out_dir, "generation_config.yaml")) as tmp:
         with open(tmp, "w") as f:
             yaml.safe_dump(info, f, sort_keys=False)
+
+
+def export_pretrained(src, dst, data_root=None, note=None):
+    """Copy a training checkpoint's model weights (fp16) and config into a small file for pretrained_models/.
+
+    The optimiser and RNG states are dropped; `data_root` replaces the config's data.root (where
+    generate.py looks for test shapes by default). load_occupancy_model() reads the result.
+    """
+    from modules.engine.checkpoint import load_checkpoint, save_checkpoint
+    state = load_checkpoint(src)
+    cfg = dict(state["config"])
+    if data_root is not None:
+        cfg["data"] = dict(cfg["data"], root=data_root)
+    weights = {k: v.half() if v.is_floating_point() else v for k, v in state["model"].items()}
+    out = {"model": weights, "model_name": state.get("model_name"), "config": cfg,
+           "epoch": state.get("epoch"), "step": state.get("step"), "source": os.path.abspath(src)}
+    if note:
+        out["note"] = note
+    save_checkpoint(dst, out)
+    return dst

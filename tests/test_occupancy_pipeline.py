@@ -146,18 +146,19 @@ def test_train_generate_pipeline(tiny_root, tmp_path, monkeypatch, one_thread):
     monkeypatch.chdir(tmp_path)
     import generate
     generate.main(["-exp_name", "tiny", "-method", "mise", "-mise_res", "16", "-mise_steps", "1",
-                   "-batch_points", "5000", "--no_pictures"])
+                   "-batch_points", "5000"])
     evals = [d for d in os.listdir(exp) if d.startswith("evaluation_")]
     assert len(evals) == 1 and evals[0].endswith("_@16x1")
     obj = exp / evals[0] / "generation" / SYNSET / "shape_07" / "surface_reconstruction.off"
-    assert obj.exists()
+    assert obj.exists() and (obj.parent / "reconstruction.png").exists() and (obj.parent / "input_points.ply").exists()
     info = yaml.safe_load(open(exp / evals[0] / "generation_config.yaml"))
     assert info["threshold"] == 0.5 and info["model"] == "airnet" and info["generated"] == 1
-    # from a checkpoint file without experiment folder, dense marching cubes, another threshold
-    ckpt = str(exp / "checkpoints" / "latest.pt")
-    generate.main(["-ckpt_name", ckpt, "-method", "mcubes", "-mcubes_res", "12", "-threshold", "0.3",
-                   "--no_pictures"])
-    out = tmp_path / "experiments" / "latest" / "evaluation_latest_@12"
+    # from an exported fp16 file without experiment folder, dense marching cubes, another threshold
+    from modules.generation import export_pretrained
+    export_pretrained(str(exp / "checkpoints" / "latest.pt"), str(tmp_path / "tiny_pre.pt"))
+    generate.main(["-ckpt_name", str(tmp_path / "tiny_pre.pt"), "-method", "mcubes", "-mcubes_res", "12",
+                   "-threshold", "0.3", "--no_pictures"])
+    out = tmp_path / "experiments" / "tiny_pre" / "evaluation_tiny_pre_@12"
     assert (out / "generation" / SYNSET / "shape_07" / "surface_reconstruction.off").exists()
     assert yaml.safe_load(open(out / "generation_config.yaml"))["threshold"] == 0.3
 
