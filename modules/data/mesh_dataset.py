@@ -87,19 +87,10 @@ def normalise_mesh(vertices):
     return (v - loc) / scale, loc, scale
 
 
-def voxelize_mesh(vertices, faces, surface, inside, res=32):
-    """(res,)*3 bool over [-0.5,0.5]^3: voxels whose centre is inside, plus voxels holding surface samples."""
-    c = (np.arange(res) + 0.5) / res - 0.5
-    centres = np.stack(np.meshgrid(c, c, c, indexing="ij"), -1).reshape(-1, 3)
-    grid = inside(centres).reshape(res, res, res)
-    idx = np.clip(np.floor((surface + 0.5) * res).astype(int), 0, res - 1)
-    grid[idx[:, 0], idx[:, 1], idx[:, 2]] = True
-    return grid
-
-
 def process_mesh(cfg, item):
     """Load, normalise, sample, label and write one mesh. Raises ShapeLabError for unusable meshes."""
     from modules.geometry.mesh_contains import mesh_contains
+    from modules.geometry.voxels import voxelize_mesh
     path, synset, sid = item
     mesh = load_mesh(path)
     vertices, loc, scale = normalise_mesh(mesh.vertices)
@@ -117,7 +108,7 @@ def process_mesh(cfg, item):
     samples = dict(surface=pts, normals=nrm, labels=None, loc_scale=(loc, scale))
     samples.update(sample_volume(pts, cfg.n_uniform, cfg.sigmas, rng, inside))
     formats = [f for f in cfg.formats if f in MESH_FORMATS]
-    voxels = voxelize_mesh(vertices, faces, pts, inside) if "r2n2" in formats else None
+    voxels = voxelize_mesh(vertices, faces, 32) if "r2n2" in formats else None
     rec = ShapeRecord(synset, sid, synset, vertices, faces, samples, None, voxels)
     split = split_from_uniform(_item_rng(cfg.seed, synset, sid, 99).random())
     view_rng = _item_rng(cfg.seed, synset, sid, 2)
