@@ -18,9 +18,10 @@ Modes:
 - `gbp`: the style features of both clouds are multiplied by their Guided-Backprop masks
   1[activation > 0 and guided gradient > 0] for the part score (content part on the current
   cloud, style part on the style cloud). One extra guided backward pass per iteration.
-- `hirescam`: target features are weighted per point by the HiResCAM maps of the content part
-  (content cloud) and the style part (style cloud), and an attribution loss pulls the current
-  cloud's HiResCAM map towards both (double backward: two backward passes per iteration).
+- `hirescam`: features are weighted per point by HiResCAM maps (content loss: both sides by the
+  content part's map on the content cloud; style loss: style features by the style part's map on
+  the style cloud, current features by the current map), and an attribution loss pulls the current
+  cloud's map towards both (double backward: two backward passes per iteration).
 
 Part-specific transfer (`part_specific: true`): only the points whose part (file labels when the
 cloud has them, else the segmenter's prediction) is in `mask_class_list` move; all others are
