@@ -1,0 +1,93 @@
+"""Markdown reports that gather a training run (TensorBoard scalars, loss curve) and an evaluation
+(the table evaluate.py wrote, the pictures generate.py drew) into one page."""
+import glob
+import os
+import platform
+import time
+
+import torch
+
+from modules.utils import ShapeLabError, atomic_write
+from modules.vis import save_loss_curve_png
+
+
+def read_scalars(summary_dir):
+    """{tag: (steps list, values list)} from the TensorBoard event files in summary_dir."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    if not os.path.isdir(summary_dir):
+        raise ShapeLabError(f"no TensorBoard summary folder: {summary_dir}")
+    acc = EventAccumulator(summary_dir, size_guidance={"scalars": 0})
+    acc.Reload()
+    out = {}
+    for tag in acc.Tags().get("scalars", []):
+        events = acc.Scalars(tag)
+        out[tag] = ([e.step for e in events], [e.value for e in events])
+    return out
+
+
+def _last(scalars, tag):
+    return scalars[tag][1][-1] if tag in scalars and scalars[tag][1] else None
+
+
+def training_section(exp_dir, title):
+    """Markdown for one training run (+ its loss curve PNG written into exp_dir)."""
+    scalars = read_scalars(os.path.join(exp_dir, "summary"))
+    ckpt = os.path.join(exp_dir, "checkpoints", "latest.pt")
+    state = torch.load(ckpt, map_location="cpu", weights_only=True) if os.path.exists(ckpt) else {}
+    curves = {name: scalars[tag] for name, tag in (("train", "train/loss"), ("validation", "val/loss")) if tag in scalars}
+    lines = [f"## {title}", ""]
+    if curves:
+        save_loss_curve_png(os.path.join(exp_dir, "loss_curve.png"), {k: v[0] for k, v in curves.items()},
+                            {k: v[1] for k, v in curves.items()}, title="BCE loss", ylabel="loss")
+    rows = [("optimiser steps", state.get("step")), ("epochs", state.get("epoch")),
+            ("last training loss", _last(scalars, "train/loss")),
+            ("last validation loss", _last(scalars, "val/loss")),
+            ("best validation loss", state.get("best_metric")),
+            ("last validation IoU (held-out shapes)", _last(scalars, "val/iou"))]
+    lines += ["| | |", "|---|---|"]
+    lines += [f"| {name} | {value:.4g} |" if isinstance(value, float) else f"| {name} | {value} |"
+              for name, value in rows if value is not None]
+    if curves:
+        lines += ["", f"![loss curve]({os.path.abspath(os.path.join(exp_dir, 'loss_curve.png'))})"]
+    return lines
+
+
+def evaluation_section(eval_dir, title, max_pictures=6):
+    """Markdown for one evaluate.py output folder: its summary table and a few pictures."""
+    table = os.path.join(eval_dir, "evaluation_results.md")
+    if not os.path.isfile(table):
+        raise ShapeLabError(f"no evaluation table in {eval_dir} (run evaluate.py on its generation/ folder)")
+    with open(table) as f:
+        body = f.read().strip().splitlines()
+    pictures = sorted(glob.glob(os.path.join(eval_dir, "generation", "*", "*", "reconstruction.png")))
+    lines = [f"## {title}", ""] + body
+    if pictures:
+        lines += ["", "Input points | reconstruction | ground truth:", ""]
+        step = max(1, len(pictures) // max_pictures)
+        for path in pictures[::step][:max_pictures]:
+            lines.append(f"![{os.path.basename(os.path.dirname(path))}]({os.path.abspath(path)})")
+    return lines
+
+
+def write_report(path, title, sections, commands=()):
+    """Write a Markdown page; picture links are made relative to its folder."""
+    out_dir = os.path.dirname(os.path.abspath(path))
+    lines = [f"# {title}", "",
+             f"{time.strftime('%Y-%m-%d %H:%M')}, {platform.node()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
+             f"{'CUDA ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'}", ""]
+    if commands:
+        lines += ["Commands:", "", "```bash", *commands, "```", ""]
+    for section in sections:
+        fixed = []
+        for line in section:
+            if line.startswith("![") and "](" in line:
+                label, target = line[2:-1].split("](", 1)
+                if os.path.isabs(target):
+                    target = os.path.relpath(target, out_dir)
+                line = f"![{label}]({target})"
+            fixed.append(line)
+        lines += fixed + [""]
+    with atomic_write(path) as tmp:
+        with open(tmp, "w") as f:
+            f.write("\n".join(lines))
+    return path
