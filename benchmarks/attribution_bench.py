@@ -4,7 +4,7 @@
         --data_root data/synth/shapenet_part --split test --num_shapes 8
 
 Per shape, the target is `part_score_target(part)` (mean score of a ground-truth part over the
-points predicted as it) for a part covering >= 5 % of the points. Reported:
+points predicted as it) for the smallest part covering >= 5 % of the points. Reported:
 
 - IG completeness: |sum(map) - (F(x) - F(baseline))| / |F(x) - F(baseline)| at --n_steps (IG only).
 - Pointing: share of the top-10 % points (by map value) that lie in the target part, next to the
@@ -41,7 +41,7 @@ FRACTIONS = np.linspace(0.0, 1.0, 6)
 
 
 def pick_shapes(root, split, num_shapes, num_points, seed):
-    """Round-robin over categories; per shape a target part with >= 5 % of the points."""
+    """Round-robin over categories; per shape the smallest part with >= 5 % of the points."""
     rng = np.random.default_rng(seed)
     by_cat = {}
     for synset, sid in shapenet_part.read_split(root, split):
@@ -56,8 +56,9 @@ def pick_shapes(root, split, num_shapes, num_points, seed):
                 choice = rng.choice(len(shape["points"]), num_points, replace=len(shape["points"]) < num_points)
                 pts, labels = normalize_unit_sphere(shape["points"][choice]), shape["labels"][choice]
                 parts, counts = np.unique(labels, return_counts=True)
-                ok = parts[counts >= 0.05 * num_points]
-                out.append((name, pts.astype(np.float32), labels, int(ok[len(out) % len(ok)])))
+                ok = counts >= 0.05 * num_points        # the smallest part with >= 5 % of the points
+                part = parts[ok][np.argmin(counts[ok])]
+                out.append((name, pts.astype(np.float32), labels, int(part)))
         k += 1
     return out
 
