@@ -56,9 +56,11 @@ def main():
     p.add_argument("--batch_size", type=int, default=64)
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
+    # Engine defaults for logging and checkpoints (configs/default.yaml), one epoch of `steps` steps.
     cfg = load_config(TOY, [f"training.max_steps={args.steps}", "training.max_epochs=100000",
                             f"model.hidden={args.hidden}", f"training.batch_size={args.batch_size}",
-                            "data.num_train=4096", "training.progress=true"])
+                            f"data.num_train={args.steps * args.batch_size}", "training.progress=true",
+                            "training.ckpt_every=500", "training.log_every=20"])
     bare, engine = [], []
     for _ in range(args.repeats):            # interleaved, best of N: robust to a busy machine
         bare.append(bare_loop(cfg, args.steps))

@@ -83,7 +83,8 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
 
 
 def test_ddp_two_processes_match_single_process(tmp_path):
-    args = ["training.max_steps=24", "training.batch_size=32", "data.noise=0.05", "training.progress=false"]
+    args = ["training.max_steps=24", "training.batch_size=32", "data.noise=0.05", "training.progress=false",
+            "experiment.deterministic=true"]
     subprocess.run([sys.executable, "train.py", "-cfg", TOY, "--exp_root", str(tmp_path), "-exp_name", "single"] + args,
                    cwd=ROOT, env=ENV, check=True, capture_output=True)
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]

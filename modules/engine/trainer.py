@@ -115,7 +115,8 @@ class Trainer:
             load_model_weights(self.model, resume_state["model"], latest)
 
         self.loader, self.sampler = make_loader(train_set, self.t["batch_size"], self.seed, self.rank, self.world,
-                                                num_workers=self.t["num_workers"])
+                                                num_workers=self.t["num_workers"],
+                                                seed_samples=cfg["experiment"]["deterministic"] or self.world > 1)
         self.steps_per_epoch = len(self.sampler)
         self.total_steps = self.t["max_steps"] or self.t["max_epochs"] * self.steps_per_epoch
         self.net = self.model
