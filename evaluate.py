@@ -3,7 +3,7 @@
     python evaluate.py -generation_path experiments/EXP/evaluation_CKPT_@64x2/generation [-gt_path DIR] [-j 2]
 
 Writes evaluation_results.csv (one row per object), evaluation_results_classes.csv (per class, class mean,
-object mean) and evaluation_results.md next to generation/. See docs/metrics_evaluate.md.
+object mean) and evaluation_results.md next to generation/. See README.md (Meshes, volumes, metrics).
 """
 import argparse
 

@@ -4,7 +4,7 @@
     python preprocess.py mesh  --in DIR_OR_FILES... --out data/mymeshes [-j 2] [--shard 0/4]
     python preprocess.py xyz   --in model.obj --out model.xyzn [--iters 2]   (or the seed's --data_path ... --subdiv_iters 2)
     python preprocess.py parts --category lamp
-See docs/data.md.
+See the Data section of README.md.
 """
 import argparse
 import os

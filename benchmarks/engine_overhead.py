@@ -2,7 +2,7 @@
 same model, data, batch size and optimiser (progress bar, TensorBoard scalars, per-sample seeding,
 checkpoints at the default interval all included).
 
-    .venv/bin/python benchmarks/engine_overhead.py [--steps 600] [--hidden 256] [--repeats 3]
+    .venv/bin/python benchmarks/engine_overhead.py [--steps 600] [--hidden 256] [--repeats 3] [--deterministic]
 """
 import argparse
 import os
@@ -55,12 +55,14 @@ def main():
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--batch_size", type=int, default=64)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--deterministic", action="store_true", help="engine in deterministic mode (per-sample seeding)")
     args = p.parse_args()
     # Engine defaults for logging and checkpoints (configs/default.yaml), one epoch of `steps` steps.
     cfg = load_config(TOY, [f"training.max_steps={args.steps}", "training.max_epochs=100000",
                             f"model.hidden={args.hidden}", f"training.batch_size={args.batch_size}",
                             f"data.num_train={args.steps * args.batch_size}", "training.progress=true",
-                            "training.ckpt_every=500", "training.log_every=20"])
+                            "training.ckpt_every=500", "training.log_every=20",
+                            f"experiment.deterministic={str(args.deterministic).lower()}"])
     bare, engine = [], []
     for _ in range(args.repeats):            # interleaved, best of N: robust to a busy machine
         bare.append(bare_loop(cfg, args.steps))
@@ -68,7 +70,8 @@ def main():
     b, e = max(bare), max(engine)
     print(f"\n| loop | steps/s (best of {args.repeats}) |\n|---|---|")
     print(f"| bare PyTorch | {b:.1f} |\n| ShapeLab engine | {e:.1f} |")
-    print(f"\nengine overhead: {100 * (b - e) / b:+.1f}% (model toy_mlp hidden={args.hidden}, batch {args.batch_size}, {args.steps} steps, {torch.get_num_threads()} threads)")
+    print(f"\nengine overhead: {100 * (b - e) / b:+.1f}% (model toy_mlp hidden={args.hidden}, batch {args.batch_size}, "
+          f"{args.steps} steps, {torch.get_num_threads()} threads, deterministic={args.deterministic})")
 
 
 if __name__ == "__main__":
