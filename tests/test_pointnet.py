@@ -235,6 +235,8 @@ def test_segmentation_training_loss_falls(tmp_path):
     curve = _loss_curve(tmp_path)
     assert np.mean(curve[-3:]) < 0.6 * np.mean(curve[:3])
     assert 0 <= metrics["val/instance_miou"] <= 1
+    # whole-split class mIoU from the per-shape records; equal shapes per category -> equal to instance mIoU
+    assert metrics["val/class_miou"] == pytest.approx(metrics["val/instance_miou"])
     assert os.path.exists(tmp_path / "exp" / "checkpoints" / "latest.pt")
 
 
@@ -248,6 +250,7 @@ def test_classification_training_loss_falls(tmp_path):
     curve = _loss_curve(tmp_path)
     assert np.mean(curve[-3:]) < 0.7 * np.mean(curve[:3])
     assert 0 <= metrics["val/accuracy"] <= 1
+    assert metrics["val/mean_class_accuracy"] == pytest.approx(metrics["val/accuracy"])  # 2 shapes per class
 
 
 def test_whole_split_evaluation(tmp_path):

@@ -26,10 +26,19 @@ class Task:
         """Return {metric: float} for one validation batch (model in eval mode, no grad).
 
         The engine averages them over the validation set weighted by batch size and logs them
-        as `val/<metric>`; the default is the training loss.
+        as `val/<metric>`; the default is the training loss. An optional "records" list (one entry
+        per sample) is collected for summarize() instead.
         """
         loss, _ = self.loss(model, batch)
         return {"loss": float(loss)}
+
+    def summarize(self, records):
+        """Metrics that need the whole validation set (class mIoU, per-class accuracy).
+
+        `records` concatenates the lists that validate() returned under the key "records" (one
+        entry per sample; that key is not averaged). Returns {metric: float}, logged as val/<metric>.
+        """
+        return {}
 
     def log_visuals(self, writer, model, batch, step):
         """Optionally add images/meshes of one validation batch to TensorBoard."""

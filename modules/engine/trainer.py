@@ -169,16 +169,21 @@ class Trainer:
             return {}
         bs = self.t["val_batch_size"] or self.t["batch_size"]
         loader, _ = make_loader(self.val_set, bs, self.seed + 1, shuffle=False, drop_last=False)
-        model, sums, count, first = self.model, {}, 0, None
+        model, sums, count, first, records = self.model, {}, 0, None, []
         model.eval()
         for batch in loader:
             batch = to_device(batch, self.device)
             first = first if first is not None else batch
             n = self.task.batch_size(batch)
-            for key, value in self.task.validate(model, batch).items():
+            out = self.task.validate(model, batch)
+            records.extend(out.pop("records", []))
+            for key, value in out.items():
                 sums[key] = sums.get(key, 0.0) + float(value) * n
             count += n
-        metrics = {f"val/{k}": v / max(count, 1) for k, v in sums.items()}
+        sums = {k: v / max(count, 1) for k, v in sums.items()}
+        if records:
+            sums.update(self.task.summarize(records))
+        metrics = {f"val/{k}": v for k, v in sums.items()}
         for key, value in metrics.items():
             self.writer.add_scalar(key, value, self.step)
         if first is not None:

@@ -47,13 +47,19 @@ class PartSegmentationTask(Task):
 
     def validate(self, model, batch):
         """loss, point accuracy and instance mIoU of the batch (the engine averages over shapes, so
-        val/instance_miou is exact; class mIoU needs all shapes: `evaluate_segmentation`)."""
+        val/instance_miou is exact); per-shape records for the class mIoU of the whole split."""
         scores = model(batch["inputs"])
         pred = predict_parts(scores, batch["category"])
         miou = batch_part_miou(pred, batch["labels"], batch["category"])
+        names = [cats.CATEGORIES[c] for c in batch["category"].tolist()]
         return {"loss": float(F.cross_entropy(scores, batch["labels"])),
                 "accuracy": float((pred == batch["labels"]).float().mean()),
-                "instance_miou": miou["instance mIoU"]}
+                "instance_miou": miou["instance mIoU"],
+                "records": list(zip(pred.cpu().numpy(), batch["labels"].cpu().numpy(), names))}
+
+    def summarize(self, records):
+        preds, labels, names = zip(*records)
+        return {"class_miou": part_miou(list(preds), list(labels), list(names))["class mIoU"]}
 
 
 class ClassificationTask(Task):
@@ -65,8 +71,14 @@ class ClassificationTask(Task):
 
     def validate(self, model, batch):
         logits = model(batch["points"])
+        pred = logits.argmax(dim=1)
         return {"loss": float(F.nll_loss(F.log_softmax(logits, dim=1), batch["label"])),
-                "accuracy": float((logits.argmax(dim=1) == batch["label"]).float().mean())}
+                "accuracy": float((pred == batch["label"]).float().mean()),
+                "records": list(zip(pred.cpu().tolist(), batch["label"].cpu().tolist()))}
+
+    def summarize(self, records):
+        pred, target = zip(*records)
+        return {"mean_class_accuracy": classification_accuracy(np.array(pred), np.array(target))["mean class accuracy"]}
 
 
 @TASKS.register("part_segmentation", defaults={})
