@@ -7,6 +7,7 @@ import time
 
 import torch
 
+from modules.engine.checkpoint import load_checkpoint
 from modules.utils import ShapeLabError, atomic_write
 from modules.vis import save_loss_curve_png
 
@@ -33,7 +34,7 @@ def training_section(exp_dir, title):
     """Markdown for one training run (+ its loss curve PNG written into exp_dir)."""
     scalars = read_scalars(os.path.join(exp_dir, "summary"))
     ckpt = os.path.join(exp_dir, "checkpoints", "latest.pt")
-    state = torch.load(ckpt, map_location="cpu", weights_only=True) if os.path.exists(ckpt) else {}
+    state = load_checkpoint(ckpt) if os.path.exists(ckpt) else {}
     curves = {name: scalars[tag] for name, tag in (("train", "train/loss"), ("validation", "val/loss")) if tag in scalars}
     lines = [f"## {title}", ""]
     if curves:
