@@ -24,6 +24,7 @@ from scipy.spatial import cKDTree
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from modules.geometry import chamfer_distance, sample_farthest_points  # noqa: E402
+from modules.geometry.sample_farthest_points import farthest_point_indices_naive  # noqa: E402
 
 
 def timed(fn, repeats):
@@ -66,17 +67,6 @@ def chamfer_scipy(xn, yn):
     return float((dx ** 2).mean() + (dy ** 2).mean())
 
 
-def fps_naive(points, k):
-    min_d = np.full(points.shape[0], np.inf, dtype=points.dtype)
-    out = [0]
-    for _ in range(1, k):
-        last = points[out[-1]]
-        d = np.zeros(points.shape[0], dtype=points.dtype)
-        for c in range(points.shape[1]):
-            d = d + (points[:, c] - last[c]) ** 2
-        min_d = np.minimum(min_d, d)
-        out.append(int(np.argmax(min_d)))
-    return np.array(out)
 
 
 def fps_open3d(batch, k):
@@ -119,7 +109,7 @@ def main():
         batch64 = [c.double().numpy() for c in pts]
         t_o3d = timed(lambda: fps_open3d(batch64, k), args.repeats)
         _, idx = sample_farthest_points(pts, K=k)
-        naive_ok = all(np.array_equal(idx[i].numpy(), fps_naive(pts[i].numpy(), k)) for i in range(n))
+        naive_ok = all(idx[i].tolist() == farthest_point_indices_naive(pts[i].numpy(), k) for i in range(n))
         # open3d computes in float64: compare our float64 run with it as point sets
         _, idx64 = sample_farthest_points(pts.double(), K=k)
         o3d_pts = fps_open3d(batch64, k)

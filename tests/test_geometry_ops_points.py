@@ -8,6 +8,7 @@ import torch
 import modules.geometry.knn as knn_mod
 from modules.geometry import (ball_query, chamfer_distance, knn_gather, knn_points, knn_search_numpy,
                               sample_farthest_points)
+from modules.geometry.sample_farthest_points import farthest_point_indices_naive
 from modules.utils import ShapeLabError
 
 
@@ -188,18 +189,7 @@ def test_chamfer_bad_input():
 
 
 # ---------------------------------------------------------------- farthest point sampling
-def naive_fps(points, k, start=0):
-    """Textbook loop: one point at a time, distances summed over coordinates in order."""
-    min_d = np.full(points.shape[0], np.inf, dtype=points.dtype)
-    out = [start]
-    for _ in range(1, k):
-        last = points[out[-1]]
-        d = np.zeros(points.shape[0], dtype=points.dtype)
-        for c in range(points.shape[1]):
-            d = d + (points[:, c] - last[c]) ** 2
-        min_d = np.minimum(min_d, d)
-        out.append(int(np.argmax(min_d)))
-    return out
+naive_fps = farthest_point_indices_naive
 
 
 def test_fps_matches_naive_with_lengths_and_k_list():

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from modules.geometry.knn import (_KNN, _CHUNK_PAIRS, _DENSE_MAX_PAIRS, _NeighbourDistance, _check_batch,
+from modules.geometry.knn import (_KNN, _CHUNK_PAIRS, _DENSE_MAX_PAIRS, _NeighbourDistance, _check_pair,
                                   knn_gather, single_thread_on_cpu)
 from modules.utils import ShapeLabError
 
@@ -75,10 +75,7 @@ def ball_query(p1, p2, lengths1=None, lengths2=None, K=500, radius=0.2, return_n
     if not radius > 0:
         raise ShapeLabError(f"radius={radius}: expected a positive radius")
     K = int(K)
-    lengths1 = _check_batch("p1", p1, lengths1, "lengths1")
-    lengths2 = _check_batch("p2", p2, lengths2, "lengths2")
-    if p2.shape[0] != p1.shape[0] or p2.shape[2] != p1.shape[2]:
-        raise ShapeLabError(f"p1 {tuple(p1.shape)} and p2 {tuple(p2.shape)}: expected the same N and D")
+    lengths1, lengths2 = _check_pair(p1, p2, lengths1, lengths2)
     N, P1, D = p1.shape
     big = int((lengths1 * lengths2).max()) > _DENSE_MAX_PAIRS
     with single_thread_on_cpu(p1.device):

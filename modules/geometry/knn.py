@@ -130,6 +130,15 @@ def _check_batch(name, pts, lengths, lengths_name):
     return lengths
 
 
+def _check_pair(p1, p2, lengths1, lengths2):
+    """Validate two padded clouds (N,P1,D) and (N,P2,D) with their lengths; returns the lengths."""
+    lengths1 = _check_batch("p1", p1, lengths1, "lengths1")
+    lengths2 = _check_batch("p2", p2, lengths2, "lengths2")
+    if p2.shape[0] != p1.shape[0] or p2.shape[2] != p1.shape[2]:
+        raise ShapeLabError(f"p1 {tuple(p1.shape)} and p2 {tuple(p2.shape)}: expected the same N and D")
+    return lengths1, lengths2
+
+
 def _use_tree(p1, p2, lengths1, lengths2):
     """KD-tree on CPU for low-dimensional clouds that are big enough to amortise building it."""
     if p1.device.type != "cpu" or p1.shape[2] > 8:
@@ -219,10 +228,7 @@ def knn_points(p1, p2, lengths1=None, lengths2=None, norm=2, K=1, return_nn=Fals
     if int(K) < 1:
         raise ShapeLabError(f"K={K}: expected K >= 1")
     K = int(K)
-    lengths1 = _check_batch("p1", p1, lengths1, "lengths1")
-    lengths2 = _check_batch("p2", p2, lengths2, "lengths2")
-    if p2.shape[0] != p1.shape[0] or p2.shape[2] != p1.shape[2]:
-        raise ShapeLabError(f"p1 {tuple(p1.shape)} and p2 {tuple(p2.shape)}: expected the same N and D")
+    lengths1, lengths2 = _check_pair(p1, p2, lengths1, lengths2)
     return _knn_points_checked(p1, p2, lengths1, lengths2, norm, K, return_nn)
 
 

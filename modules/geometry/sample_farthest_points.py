@@ -106,3 +106,18 @@ def sample_farthest_points(points, lengths=None, K=50, random_start_point=False,
     keep = torch.arange(k_max, device=device)[None, :] < torch.minimum(K, lengths)[:, None]
     idx = idx.masked_fill(~keep, -1)
     return masked_gather(points, idx), idx
+
+
+def farthest_point_indices_naive(points, k, start=0):
+    """Reference for tests and benchmarks: the textbook greedy loop on one (P,D) NumPy cloud,
+    distances summed over coordinates in order. Returns the list of k indices."""
+    min_d = np.full(points.shape[0], np.inf, dtype=points.dtype)
+    out = [start]
+    for _ in range(1, k):
+        last = points[out[-1]]
+        d = np.zeros(points.shape[0], dtype=points.dtype)
+        for c in range(points.shape[1]):
+            d = d + (points[:, c] - last[c]) ** 2
+        min_d = np.minimum(min_d, d)
+        out.append(int(np.argmax(min_d)))
+    return out
