@@ -3,7 +3,7 @@ the held-out shapes, evaluate, print IoU / Chamfer-L1 / normal consistency / F-s
 paper's rows (IF-Net data D_A, noise-free; sparse = 300 input points, dense = 3000).
 
     python benchmarks/implicit_table.py --budget_s 600                         # full-size models
-    python benchmarks/implicit_table.py --budget_s 300 --size small --max_objects 8
+    python benchmarks/implicit_table.py --budget_s 300 --size small --per_class 4
     python benchmarks/implicit_table.py --only_table                           # re-print from finished runs
 
 Each run is an ordinary experiment (experiments/table_<model>_<density>/): rerunning resumes
@@ -51,13 +51,22 @@ def run_one(model, density, args):
     overrides += SMALL[model] if args.size == "small" else []
     cfg = load_config(os.path.join("configs", "occupancy", f"{CONFIGS[(model, density)]}.yaml"), overrides)
     start = time.time()
-    if not os.path.exists(os.path.join(exp, "checkpoints", "latest.pt")) or args.resume:
+    from modules.engine.trainer import REQUEUE_MARKER
+    interrupted = os.path.exists(os.path.join(exp, REQUEUE_MARKER))   # stopped by a signal: not finished
+    if not os.path.exists(os.path.join(exp, "checkpoints", "latest.pt")) or interrupted or args.resume:
+        if interrupted:
+            print(f"{name}: the last training run was interrupted; resuming it for another {args.budget_s} s")
         train(cfg, exp)
     train_s = time.time() - start
     import generate
     gen_args = ["-exp_name", name, "--exp_root", args.exp_root, "-method", "mise", "-mise_res", str(args.mise_res),
-                "-mise_steps", "2", "-max_objects", str(args.max_objects), "-device", args.device]
-    generate.main(gen_args)
+                "-mise_steps", "2", "-device", args.device]
+    if not args.per_class:
+        generate.main(gen_args)
+    for synset in sorted(os.listdir(args.data_root)) if args.per_class else []:
+        # the first N test shapes of every class, so that a subset still covers all classes
+        if os.path.isdir(os.path.join(args.data_root, synset)):
+            generate.main(gen_args + ["-categories", synset, "-max_objects", str(args.per_class)])
     return exp, train_s
 
 
@@ -66,17 +75,17 @@ def collect(exp):
     import torch
     evals = sorted(d for d in os.listdir(exp) if d.startswith("evaluation_")) if os.path.isdir(exp) else []
     if not evals:
-        return None, None
+        return None, (None, 0)
     path = os.path.join(exp, evals[-1], "evaluation_results.csv")
     if not os.path.isfile(path):
-        return None, None
+        return None, (None, 0)
     rows = list(csv.DictReader(open(path)))
     def mean(key):
         vals = [float(r[key]) for r in rows if r.get(key) not in (None, "", "nan")]
         return sum(vals) / len(vals) if vals else float("nan")
     ckpt = os.path.join(exp, "checkpoints", "latest.pt")
     steps = torch.load(ckpt, map_location="cpu", weights_only=True).get("step") if os.path.isfile(ckpt) else None
-    return (mean("iou"), mean("chamfer-L1"), mean("normals"), mean("f-score")), steps
+    return (mean("iou"), mean("chamfer-L1"), mean("normals"), mean("f-score")), (steps, len(rows))
 
 
 def main(argv=None):
@@ -88,7 +97,7 @@ def main(argv=None):
     p.add_argument("--budget_s", type=int, default=600, help="training time per model and density (seconds)")
     p.add_argument("--size", choices=["full", "small"], default="full")
     p.add_argument("--batch", type=int, default=0, help="override every config's batch size (0: keep)")
-    p.add_argument("--max_objects", type=int, default=0, help="evaluate only the first N test objects")
+    p.add_argument("--per_class", type=int, default=0, help="evaluate only the first N test objects of each class")
     p.add_argument("--mise_res", type=int, default=64)
     p.add_argument("--device", default="auto")
     p.add_argument("--resume", action="store_true", help="continue training runs that already have checkpoints")
@@ -104,13 +113,20 @@ def main(argv=None):
                 evals = sorted(d for d in os.listdir(exp) if d.startswith("evaluation_"))
                 evaluate.main(["-generation_path", os.path.join(exp, evals[-1], "generation"), "-no_progress"])
             results[(model, density)] = collect(exp)
-    print(f"\nSynthetic IF-Net-layout data ({args.data_root}), {args.size} models, training budget "
-          f"{args.budget_s} s each; IoU / Chamfer-L1 / NC / F-score@1%")
-    print(f"{'model':10s} {'points':>6s} {'steps':>6s} | {'ours':^31s} | {'paper (ShapeNet, D_A)':^31s}")
-    for (model, density), (metrics, steps) in results.items():
+    import platform
+    import torch
+    from modules.utils import get_device
+    device = get_device(args.device)
+    hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else \
+        f"CPU ({platform.processor() or platform.machine()}), {torch.get_num_threads()} threads"
+    print(f"\nSynthetic IF-Net-layout data ({args.data_root}), {args.size} models, batch "
+          f"{args.batch or 'of each config'}, training budget {args.budget_s} s each on {hardware}; "
+          f"MISE {args.mise_res}x2; IoU / Chamfer-L1 / NC / F-score@1%")
+    print(f"{'model':10s} {'points':>6s} {'steps':>6s} {'objs':>5s} | {'ours':^31s} | {'paper (ShapeNet, D_A)':^31s}")
+    for (model, density), (metrics, (steps, objects)) in results.items():
         ours = " / ".join(f"{v:.3f}" if i != 1 else f"{v:.4f}" for i, v in enumerate(metrics)) if metrics else "not run"
         paper = " / ".join(str(v) for v in PAPER_DA[(model, density)])
-        print(f"{model:10s} {density:6d} {str(steps):>6s} | {ours:31s} | {paper:31s}")
+        print(f"{model:10s} {density:6d} {str(steps):>6s} {objects:5d} | {ours:31s} | {paper:31s}")
 
 
 if __name__ == "__main__":
