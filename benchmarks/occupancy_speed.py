@@ -5,12 +5,18 @@
     python benchmarks/occupancy_speed.py --generation pretrained_models/airnet300_synth.pt
 
 Training: random clouds / queries of the config's sizes, Adam steps (forward, BCE, backward, step);
-one warm-up step, then the mean of --steps timed steps. Generation: one test object of the
+one warm-up step, then the mean of --steps timed steps. Each config runs in its own process, so the
+peak memory column is that config's (CPU: peak resident set; GPU: peak allocated) and a config that
+runs out of memory is reported without ending the others (--mem_limit_gib caps each process's
+address space, so the allocation fails cleanly instead of waking the kernel's OOM killer). Generation: one test object of the
 checkpoint's data, MISE (64x2) versus dense grids (128^3 and 257^3, the same final resolution as
 MISE 64x2), with the face count of each mesh.
 """
 import argparse
+import json
 import os
+import resource
+import subprocess
 import sys
 import time
 
@@ -49,7 +55,25 @@ def training_speed(name, batch, steps, device):
             torch.cuda.synchronize()
         if i:
             times.append(time.perf_counter() - start)
-    return count_parameters(model), batch, float(np.mean(times))
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(device)
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024   # KiB on Linux
+    return count_parameters(model), batch, float(np.mean(times)), peak / 2 ** 30
+
+
+def training_speed_in_child(name, args):
+    """Run training_speed for one config in a fresh process: (params, batch, s/step, peak GiB) or an error."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", name, "--batch", str(args.batch),
+           "--steps", str(args.steps), "--threads", str(args.threads), "--device", args.device]
+    limit = int(args.mem_limit_gib * 2 ** 30) if args.mem_limit_gib else None
+    set_limit = (lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit))) if limit else None
+    proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=set_limit)
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or [""])[-1][:120]
+        why = "killed (out of memory?)" if proc.returncode < 0 else f"exit {proc.returncode}"
+        return f"failed: {why} {tail}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def generation_speed(ckpt, device, dense_res=(128, 257), split="test"):
@@ -79,15 +103,26 @@ def main(argv=None):
     p.add_argument("--generation", default=None, help="a checkpoint for the MISE vs dense timing")
     p.add_argument("--dense_res", default="128,257", help="dense grid resolutions to time against MISE")
     p.add_argument("--skip_training", action="store_true")
+    p.add_argument("--mem_limit_gib", type=float, default=0, help="address-space cap per config process (0: none)")
+    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if args.child:
+        print(json.dumps(training_speed(args.child, args.batch, args.steps, device)))
+        return
     print(f"device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}")
     if not args.skip_training:
-        print(f"{'config':24s} {'params':>10s} {'batch':>6s} {'s/step':>8s} {'steps/s':>8s} {'shapes/s':>9s}")
+        print(f"{'config':24s} {'params':>10s} {'batch':>6s} {'s/step':>8s} {'steps/s':>8s} {'shapes/s':>9s} "
+              f"{'peak GiB':>9s}")
         for name in args.configs.split(","):
-            params, batch, sec = training_speed(name, args.batch, args.steps, device)
-            print(f"{name:24s} {params:10d} {batch:6d} {sec:8.2f} {1 / sec:8.3f} {batch / sec:9.2f}", flush=True)
+            result = training_speed_in_child(name, args)
+            if isinstance(result, str):
+                print(f"{name:24s} {result}", flush=True)
+                continue
+            params, batch, sec, peak = result
+            print(f"{name:24s} {params:10d} {batch:6d} {sec:8.2f} {1 / sec:8.3f} {batch / sec:9.2f} {peak:9.2f}",
+                  flush=True)
     if args.generation:
         print(f"\ngeneration, one object, {args.generation}")
         print(f"{'method':26s} {'seconds':>8s} {'faces':>8s}")
