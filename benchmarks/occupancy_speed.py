@@ -15,6 +15,7 @@ MISE 64x2), with the face count of each mesh.
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -70,9 +71,12 @@ def training_speed_in_child(name, args):
     set_limit = (lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit))) if limit else None
     proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=set_limit)
     if proc.returncode != 0:
+        asked = re.search(r"allocate (\d+) bytes", proc.stderr)
+        if asked:
+            return (f"out of memory: needs more than {f'the {args.mem_limit_gib:g} GiB cap' if limit else 'is free'} "
+                    f"(failed asking for a further {int(asked.group(1)) / 2 ** 30:.2f} GiB)")
         tail = (proc.stderr.strip().splitlines() or [""])[-1][:120]
-        why = "killed (out of memory?)" if proc.returncode < 0 else f"exit {proc.returncode}"
-        return f"failed: {why} {tail}"
+        return f"failed: {'killed (out of memory?)' if proc.returncode < 0 else f'exit {proc.returncode}'} {tail}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
