@@ -36,6 +36,8 @@ def parse_args(argv=None):
     p.add_argument("-data_type", "--data_type", choices=["ifnet", "onet"], default=None,
                    help="override data.format (the layout of -data_root)")
     p.add_argument("-max_objects", "--max_objects", type=int, default=0, help="only the first N objects (0: all)")
+    p.add_argument("-max_per_class", "--max_per_class", type=int, default=0,
+                   help="only the first N objects of each class (0: all)")
     p.add_argument("-categories", "--categories", default=None, help="comma-separated names or synsets")
     p.add_argument("--no_pictures", action="store_true")
     p.add_argument("--overwrite", action="store_true", help="regenerate existing meshes (default: skip them)")
@@ -71,7 +73,7 @@ def main(argv=None):
         data["categories"] = [c for c in args.categories.split(",") if c]
     dataset = OccupancyDataset(data["format"], data["root"], args.split, data.get("categories", []),
                                data["pc_samples"], data["npoints_decoder"], data.get("noise", 0.0), 0,
-                               args.max_objects, cache=False)
+                               args.max_objects, cache=False, max_per_class=args.max_per_class)
     spec = spec_string(args.method, args.mise_res, args.mise_steps, args.mcubes_res)
     out_dir = os.path.join(exp_dir, f"evaluation_{label}_@{spec}")
     threshold = model.threshold if args.threshold is None else args.threshold

@@ -60,13 +60,8 @@ def run_one(model, density, args):
     train_s = time.time() - start
     import generate
     gen_args = ["-exp_name", name, "--exp_root", args.exp_root, "-method", "mise", "-mise_res", str(args.mise_res),
-                "-mise_steps", "2", "-device", args.device]
-    if not args.per_class:
-        generate.main(gen_args)
-    for synset in sorted(os.listdir(args.data_root)) if args.per_class else []:
-        # the first N test shapes of every class, so that a subset still covers all classes
-        if os.path.isdir(os.path.join(args.data_root, synset)):
-            generate.main(gen_args + ["-categories", synset, "-max_objects", str(args.per_class)])
+                "-mise_steps", "2", "-max_per_class", str(args.per_class), "-device", args.device]
+    generate.main(gen_args)
     return exp, train_s
 
 
@@ -118,7 +113,9 @@ def main(argv=None):
     from modules.utils import get_device
     device = get_device(args.device)
     hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else \
-        f"CPU ({platform.processor() or platform.machine()}), {torch.get_num_threads()} threads"
+        f"CPU ({platform.processor() or platform.machine()}), {torch.get_num_threads()} thread(s)"
+    if args.only_table:
+        hardware = "the machine that trained them (--only_table re-prints finished runs)"
     print(f"\nSynthetic IF-Net-layout data ({args.data_root}), {args.size} models, batch "
           f"{args.batch or 'of each config'}, training budget {args.budget_s} s each on {hardware}; "
           f"MISE {args.mise_res}x2; IoU / Chamfer-L1 / NC / F-score@1%")

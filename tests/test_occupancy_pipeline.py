@@ -183,3 +183,12 @@ def test_generate_errors(tiny_root, tmp_path, monkeypatch):
     with pytest.raises(ShapeLabError, match="no objects"):
         run(None, ds, str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
+
+
+def test_max_per_class_keeps_the_first_shapes_of_every_class(tmp_path):
+    names = [f"{synset}/s{i}" for synset in ("02691156", "03001627") for i in range(4)]
+    ifnet_io.write_split_npz(str(tmp_path / "split.npz"), {"train": [], "val": [], "test": names[::-1]})
+    ds = OccupancyDataset("ifnet", str(tmp_path), "test", max_per_class=2)
+    assert ds.items == [("03001627", "s3"), ("03001627", "s2"), ("02691156", "s3"), ("02691156", "s2")]
+    assert len(OccupancyDataset("ifnet", str(tmp_path), "test", max_per_class=2, max_items=3)) == 3
+    assert len(OccupancyDataset("ifnet", str(tmp_path), "test")) == 8

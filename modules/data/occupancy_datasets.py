@@ -12,6 +12,7 @@ the volumetric IoU. The synthetic data (`preprocess.py synth`) writes both layou
 Input points are drawn without replacement (the encoders' FPS and kNN assume distinct points).
 Randomness comes from NumPy's global RNG, which the engine seeds per sample.
 """
+import collections
 import os
 
 import numpy as np
@@ -61,11 +62,19 @@ def list_split(fmt, root, split, categories=()):
 
 class OccupancyDataset(torch.utils.data.Dataset):
     def __init__(self, fmt, root, split, categories=(), pc_samples=300, npoints_decoder=1000, noise=0.0,
-                 iou_points=10000, max_items=0, cache=True):
+                 iou_points=10000, max_items=0, cache=True, max_per_class=0):
         self.fmt, self.root, self.split = fmt, root, split
         self.pc_samples, self.npoints_decoder, self.noise = pc_samples, npoints_decoder, noise
         self.iou_points = iou_points if split != "train" else 0
         self.items = list_split(fmt, root, split, categories)
+        if max_per_class:                # a subset that still covers every class, in split order
+            seen = collections.Counter()
+            kept = []
+            for synset, sid in self.items:
+                seen[synset] += 1
+                if seen[synset] <= max_per_class:
+                    kept.append((synset, sid))
+            self.items = kept
         if max_items:
             self.items = self.items[:max_items]
         self.cache = {} if cache else None
