@@ -9,8 +9,8 @@ one warm-up step, then the mean of --steps timed steps. Each config runs in its 
 peak memory column is that config's (CPU: peak resident set; GPU: peak allocated) and a config that
 runs out of memory is reported without ending the others (--mem_limit_gib caps each process's
 address space, so the allocation fails cleanly instead of waking the kernel's OOM killer).
-Generation: one test object of the checkpoint's data, MISE (64x2) versus dense grids (128^3 and 257^3, the same final resolution as
-MISE 64x2), with the face count of each mesh.
+Generation: one test object of the checkpoint's data, MISE (64x2) versus dense grids (128^3 and
+257^3, the same final resolution as MISE 64x2), with the face count of each mesh.
 """
 import argparse
 import json
