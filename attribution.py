@@ -9,7 +9,7 @@ Writes <out_dir>/<name>_<mode>_<part|class>.{png,ply,npy} (+ _raw.npy, + _pred.p
 """
 import argparse
 
-from modules.attribution.cli import run
+from modules.families.pointnet.attribution import run
 from modules.attribution.pointcloud import METHODS
 from modules.utils import cli_main
 
@@ -36,7 +36,7 @@ def parse_args(argv=None):
     vis = p.add_mutually_exclusive_group()
     vis.add_argument("--vis_negpos", action="store_true", help="colour signed values: red positive, blue negative (default)")
     vis.add_argument("--vis_magnitude", action="store_true", help="colour |attribution| (xyz L2 norm for gbp/ig) in red")
-    p.add_argument("--pretrained", nargs="?", const="", default=None, metavar="PATH",
+    p.add_argument("--pretrained", nargs="?", const="default", default="none", metavar="PATH",
                    help="weights file; without PATH: pretrained_models/pointnet_seg.pt (or pointnet_cls.pt with "
                         "--target_class); PVCNN's shapenet.pointnet.pth.tar also loads")
     p.add_argument("--out_dir", default="out/attribution", help="output folder")

@@ -10,7 +10,7 @@ gradient summed over x, y, z: red positive, blue negative) and progress.gif into
 """
 import argparse
 
-from modules.deepdream import run_deepdream
+from modules.families.pointnet.deepdream import run_deepdream
 from modules.utils import cli_main
 
 

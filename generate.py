@@ -1,4 +1,5 @@
-"""Reconstruct meshes of held-out shapes with a trained occupancy network (AIR-Net, ONet, ConvONet, IF-Net).
+"""Outputs of a trained model on held-out shapes, through the generator its family registers (occupancy
+networks: meshes by MISE or marching cubes; AIR-Net, ONet, ConvONet, IF-Net).
 
     python generate.py -exp_name airnet300 -method mise -mise_res 64 -mise_steps 2 -batch_points 400000
     python generate.py -exp_name airnet300 -checkpoint 12 -method mcubes -mcubes_res 128
@@ -11,9 +12,11 @@ points and a picture), <spec> = <mise_res>x<mise_steps> or <mcubes_res>; then ru
 import argparse
 import os
 
-import torch
-
-from modules.utils import ShapeLabError, cli_main, get_device
+import modules.families  # noqa: F401  (registers every family and its generator)
+from modules.config import read_yaml
+from modules.engine.generation import (build_dataset, checkpoint_config, generator_for, load_trained_model,
+                                       resolve_checkpoint)
+from modules.utils import ShapeLabError, cli_main, get_device, save_yaml
 
 
 def parse_args(argv=None):
@@ -48,9 +51,6 @@ def parse_args(argv=None):
 
 @cli_main
 def main(argv=None):
-    from modules.data.occupancy_datasets import OccupancyDataset
-    from modules.generation import (generate, load_occupancy_model, resolve_checkpoint, spec_string,
-                                    write_generation_config)
     args = parse_args(argv)
     exp_dir = os.path.join(args.exp_root, args.exp_name) if args.exp_name else None
     if exp_dir and args.ckpt_name is None and not os.path.isdir(exp_dir):
@@ -59,38 +59,31 @@ def main(argv=None):
     device = get_device(args.device)
     expect = None
     if exp_dir and os.path.isfile(os.path.join(exp_dir, "config.yaml")):
-        from modules.config import _read_yaml
-        expect = (_read_yaml(os.path.join(exp_dir, "config.yaml")).get("model") or {}).get("name")
-    model, cfg = load_occupancy_model(ckpt_path, device, expect)
+        expect = (read_yaml(os.path.join(exp_dir, "config.yaml")).get("model") or {}).get("name")
+    _, cfg = checkpoint_config(ckpt_path, expect)
+    generator = generator_for(cfg, ckpt_path)          # before building the model: a clear error for other tasks
+    model, cfg = load_trained_model(ckpt_path, device, expect)
     if exp_dir is None:
         exp_dir = os.path.join(args.exp_root, label)
-    data = dict(cfg["data"])
-    if args.data_root:
-        data["root"] = args.data_root
-    if args.data_type:
-        data["format"] = args.data_type
-    if args.categories:
-        data["categories"] = [c for c in args.categories.split(",") if c]
-    dataset = OccupancyDataset(data["format"], data["root"], args.split, data.get("categories", []),
-                               data["pc_samples"], data["npoints_decoder"], data.get("noise", 0.0), 0,
-                               args.max_objects, cache=False, max_per_class=args.max_per_class)
-    spec = spec_string(args.method, args.mise_res, args.mise_steps, args.mcubes_res)
+    categories = [c for c in args.categories.split(",") if c] if args.categories else None
+    dataset, data = build_dataset(cfg["data"], args.split, root=args.data_root, format=args.data_type,
+                                  categories=categories, max_items=args.max_objects,
+                                  max_per_class=args.max_per_class, cache=False)
+    opts = {"method": args.method, "mise_res": args.mise_res, "mise_steps": args.mise_steps,
+            "mcubes_res": args.mcubes_res, "threshold": args.threshold, "batch_points": args.batch_points,
+            "seed": args.seed, "pictures": not args.no_pictures, "overwrite": args.overwrite}
+    spec = generator.spec(opts)
     out_dir = os.path.join(exp_dir, f"evaluation_{label}_@{spec}")
-    threshold = model.threshold if args.threshold is None else args.threshold
-    with torch.no_grad():
-        summary = generate(model, dataset, out_dir, args.method, args.mise_res, args.mise_steps, args.mcubes_res,
-                           threshold, args.batch_points, device, args.seed, not args.no_pictures, args.overwrite)
-    write_generation_config(out_dir, {
-        "checkpoint": os.path.abspath(ckpt_path), "model": cfg["model"]["name"], "method": args.method,
-        "spec": spec, "threshold": float(threshold), "batch_points": args.batch_points,
-        "data": {"format": data["format"], "root": data["root"], "split": args.split,
-                 "pc_samples": data["pc_samples"], "noise": data.get("noise", 0.0)},
+    summary = generator.run(model, dataset, out_dir, opts, device)
+    save_yaml({
+        "checkpoint": os.path.abspath(ckpt_path), "model": cfg["model"]["name"], "spec": spec, **summary["info"],
+        "data": {k: data[k] for k in ("name", "format", "root", "pc_samples", "noise") if k in data} | {"split": args.split},
         "seed": args.seed, "objects": len(dataset), "generated": summary["done"], "skipped": summary["skipped"],
         "failed": [f"{k}: {v}" for k, v in summary["failed"]],
         "seconds_per_object": (sum(summary["seconds"]) / len(summary["seconds"])) if summary["seconds"] else None,
-    })
+    }, os.path.join(out_dir, "generation_config.yaml"))
     print(f"{summary['done']} generated, {summary['skipped']} already there, {len(summary['failed'])} failed "
-          f"-> {os.path.join(out_dir, 'generation')} (threshold {threshold})")
+          f"-> {os.path.join(out_dir, 'generation')} ({', '.join(f'{k} {v}' for k, v in summary['info'].items())})")
     if summary["failed"]:
         raise ShapeLabError(f"{len(summary['failed'])} objects failed: " + "; ".join(k for k, _ in summary["failed"][:5]))
 

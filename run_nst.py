@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 
-from modules.nst import NST_DEFAULTS, load_nst_config, run_sweep
+from modules.families.pointnet.nst import NST_DEFAULTS, load_nst_config, run_sweep
 from modules.utils import cli_main
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "nst", "defaults.yaml")

@@ -1,11 +1,12 @@
 """Train any registered model family from a YAML config.
 
-    python train.py -cfg configs/engine/toy.yaml -exp_name toy training.lr=1e-3
+    python train.py -cfg configs/toy/regression.yaml -exp_name toy training.lr=1e-3
     torchrun --nproc-per-node 2 train.py -cfg ... -exp_name ...      # data-parallel
 """
 import argparse
 import os
 
+import modules.families  # noqa: F401  (registers every family)
 from modules.config import load_config
 from modules.engine.trainer import train
 from modules.utils import ShapeLabError, cli_main

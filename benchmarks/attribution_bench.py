@@ -27,14 +27,14 @@ import time
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from modules.attribution import attribute, guided_relus, part_score_target  # noqa: E402
-from modules.attribution.cli import load_segmenter  # noqa: E402
-from modules.data import categories as cats  # noqa: E402
-from modules.data import shapenet_part  # noqa: E402
-from modules.models.pointnet import make_input, normalize_unit_sphere  # noqa: E402
-from modules.utils import cli_main  # noqa: E402
+from modules.attribution import attribute, guided_relus, part_score_target
+from modules.families.pointnet.weights import load_segmenter
+from modules.data import categories as cats
+from modules.data import shapenet_part
+from modules.geometry.transforms import normalize_unit_sphere
+from modules.models.pointnet import make_input
+from modules.utils import cli_main
 
 METHODS = ("gbp", "ig", "grad_cam", "hirescam")
 FRACTIONS = np.linspace(0.0, 1.0, 6)

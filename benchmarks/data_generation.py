@@ -22,17 +22,15 @@ import os
 import resource
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from modules.data import categories, onet, shapenet_part  # noqa: E402
-from modules.data.shapes import FRAMES_PER_SEQUENCE, MAKERS, human_sequence_params  # noqa: E402
-from modules.data.synth import SynthConfig, generate, mesh_of, shape_rng, union_sdf  # noqa: E402
-from modules.geometry.io import load_mesh  # noqa: E402
+from modules.data import categories, onet, shapenet_part
+from modules.data.shapes import FRAMES_PER_SEQUENCE, MAKERS, human_sequence_params
+from modules.data.synth import SynthConfig, generate, mesh_of, shape_rng, union_sdf
+from modules.geometry.io import load_mesh
 
 QUICK = ["chair", "airplane", "table"]
 

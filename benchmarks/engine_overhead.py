@@ -6,18 +6,17 @@ checkpoints at the default interval all included).
 """
 import argparse
 import os
-import sys
 import tempfile
 import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from modules.config import load_config  # noqa: E402
-from modules.engine.trainer import Trainer  # noqa: E402
-from modules.registry import DATASETS, MODELS  # noqa: E402
+from modules.config import load_config
+from modules.engine.trainer import Trainer
+from modules.registry import DATASETS, MODELS
+import modules.families  # noqa: F401  (registers every family)
 
-TOY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "engine", "toy.yaml")
+TOY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "toy", "regression.yaml")
 
 
 def bare_loop(cfg, steps):

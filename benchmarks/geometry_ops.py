@@ -14,7 +14,6 @@ Rows:
 import argparse
 import os
 import statistics
-import sys
 import time
 
 import numpy as np
@@ -22,9 +21,8 @@ import open3d as o3d
 import torch
 from scipy.spatial import cKDTree
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from modules.geometry import chamfer_distance, sample_farthest_points  # noqa: E402
-from modules.geometry.sample_farthest_points import farthest_point_indices_naive  # noqa: E402
+from modules.geometry import chamfer_distance, sample_farthest_points
+from modules.geometry.sample_farthest_points import farthest_point_indices_naive
 
 
 def timed(fn, repeats):

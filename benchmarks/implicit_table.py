@@ -13,10 +13,9 @@ optimiser steps reached are printed with the table; nothing is filled in from el
 import argparse
 import csv
 import os
-import sys
 import time
+import modules.families  # noqa: F401  (registers every family)
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 PAPER_DA = {  # AIR-Nets Table 1, IF-Net data: IoU / Chamfer-L1 / NC / F-score
     ("onet", 300): (.724, .0094, .878, .808), ("convonet", 300): (.723, .0084, .876, .841),

@@ -8,18 +8,16 @@ and the process CPU time of that run summed over threads (a steadier figure on a
 """
 import argparse
 import os
-import sys
 import tempfile
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import trimesh  # noqa: E402
+import trimesh
 
-from modules.geometry.mesh_contains import mesh_contains  # noqa: E402
-from modules.geometry.mise import dense_extract, grid_points, mise_extract  # noqa: E402
+from modules.geometry.mesh_contains import mesh_contains
+from modules.geometry.mise import dense_extract, grid_points, mise_extract
 
 
 def best_time(fn, repeats):

@@ -21,10 +21,10 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
+import modules.families  # noqa: F401  (registers every family)
 
 CONFIGS = ["airnet300", "airnet3000", "airnet300_lessMemory", "onet", "convonet", "convonet_grid", "ifnet",
            "quickstart_airnet300"]
@@ -33,7 +33,7 @@ CONFIGS = ["airnet300", "airnet3000", "airnet300_lessMemory", "onet", "convonet"
 def training_speed(name, batch, steps, device):
     from modules.config import load_config
     from modules.losses.occupancy import occupancy_bce
-    from modules.models.occupancy import count_parameters
+    from modules.models.layers import count_parameters
     from modules.registry import MODELS
     cfg = load_config(os.path.join("configs", "occupancy", f"{name}.yaml"))
     batch = batch or cfg["training"]["batch_size"]
@@ -82,7 +82,8 @@ def training_speed_in_child(name, args):
 
 def generation_speed(ckpt, device, dense_res=(128, 257), split="test"):
     from modules.data.occupancy_datasets import OccupancyDataset
-    from modules.generation import load_occupancy_model, reconstruct
+    from modules.engine.generation import load_trained_model as load_occupancy_model
+    from modules.families.occupancy.generation import reconstruct
     model, cfg = load_occupancy_model(ckpt, device)
     d = cfg["data"]
     ds = OccupancyDataset(d["format"], d["root"], split, d.get("categories", []), d["pc_samples"], 1000,

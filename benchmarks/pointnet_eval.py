@@ -8,17 +8,15 @@ point accuracy; classification: overall and mean per-class accuracy. Prints a ta
 """
 import argparse
 import os
-import sys
 import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from modules.attribution.cli import load_classifier, load_segmenter  # noqa: E402
-from modules.data.pointcloud_datasets import ShapeNetPartDataset  # noqa: E402
-from modules.losses.pointnet import evaluate_classification, evaluate_segmentation  # noqa: E402
-from modules.utils import cli_main  # noqa: E402
+from modules.families.pointnet.weights import load_classifier, load_segmenter
+from modules.data.pointcloud_datasets import ShapeNetPartDataset
+from modules.families.pointnet.evaluation import evaluate_classification, evaluate_segmentation
+from modules.utils import cli_main
 
 
 @cli_main

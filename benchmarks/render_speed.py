@@ -9,15 +9,13 @@ pixels on which both pick the same face (coverage and visibility agreement).
 """
 import argparse
 import os
-import sys
 import time
 
 import numpy as np
 import torch
 import trimesh
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from modules.geometry.rasterizer import look_at_camera, rasterize, render_mesh  # noqa: E402
+from modules.geometry.rasterizer import look_at_camera, rasterize, render_mesh
 
 
 def best_time(fn, repeats):

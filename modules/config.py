@@ -8,14 +8,13 @@ import os
 import yaml
 
 from modules.registry import DATASETS, MODELS, TASKS
-from modules.utils import ShapeLabError, atomic_write
+from modules.utils import ROOT, ShapeLabError, save_yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CONFIG = os.path.join(ROOT, "configs", "default.yaml")
 SECTION_REGISTRIES = {"model": MODELS, "data": DATASETS, "task": TASKS}
 
 
-def _read_yaml(path):
+def read_yaml(path):
     if not os.path.isfile(path):
         raise ShapeLabError(f"config file not found: {path}")
     try:
@@ -39,8 +38,8 @@ def deep_merge(base, update):
     return out
 
 
-def _load_chain(path, seen=()):
-    data = _read_yaml(path)
+def load_yaml_chain(path, seen=()):
+    data = read_yaml(path)
     path = os.path.abspath(path)
     if path in seen:
         raise ShapeLabError(f"config {path}: circular inherit")
@@ -48,7 +47,7 @@ def _load_chain(path, seen=()):
     if parent is None:
         return data
     parent_path = parent if os.path.isabs(parent) else os.path.join(os.path.dirname(path), parent)
-    return deep_merge(_load_chain(parent_path, seen + (path,)), data)
+    return deep_merge(load_yaml_chain(parent_path, seen + (path,)), data)
 
 
 def parse_value(text):
@@ -82,7 +81,7 @@ def _type_name(value):
     return type(value).__name__
 
 
-def _check(cfg, schema, where, source):
+def validate(cfg, schema, where="", source="config"):
     """Every key of cfg must be in schema, with a compatible type; returns cfg with coerced floats."""
     for key, value in list(cfg.items()):
         name = f"{where}.{key}" if where else key
@@ -97,7 +96,7 @@ def _check(cfg, schema, where, source):
         if isinstance(default, dict):
             if not isinstance(value, dict):
                 raise ShapeLabError(f"{source}: config key '{name}' must be a mapping, got {_type_name(value)}")
-            _check(value, default, name, source)
+            validate(value, default, name, source)
         elif isinstance(default, bool):
             if not isinstance(value, bool):
                 raise ShapeLabError(f"{source}: config key '{name}' must be true/false, got {value!r}")
@@ -124,7 +123,7 @@ def _check(cfg, schema, where, source):
 
 def resolve(raw, source="config"):
     """Merge raw onto the engine defaults and the registered section defaults, then validate."""
-    base = _read_yaml(DEFAULT_CONFIG)
+    base = read_yaml(DEFAULT_CONFIG)
     schema = copy.deepcopy(base)
     for section, registry in SECTION_REGISTRIES.items():
         name = (raw.get(section) or {}).get("name")
@@ -133,18 +132,16 @@ def resolve(raw, source="config"):
         section_defaults = {"name": name, **registry.defaults(name)}
         schema[section] = section_defaults
         base[section] = section_defaults
-    raw = _check(copy.deepcopy(raw), schema, "", source)
+    raw = validate(copy.deepcopy(raw), schema, "", source)
     return deep_merge(base, raw)
 
 
 def load_config(path, overrides=()):
     """Load `path` (following `inherit:`), apply `key.sub=value` overrides, validate, return a dict."""
-    raw = _load_chain(path)
+    raw = load_yaml_chain(path)
     raw = apply_overrides(raw, overrides)
     return resolve(raw, source=path)
 
 
 def save_config(cfg, path):
-    with atomic_write(path) as tmp:
-        with open(tmp, "w") as f:
-            yaml.safe_dump(cfg, f, sort_keys=False)
+    save_yaml(cfg, path)

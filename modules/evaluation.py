@@ -21,6 +21,11 @@ import time
 import numpy as np
 import yaml
 
+from modules.data.categories import SYNSET_TO_NAME
+from modules.data.ifnet import read_surface_samples
+from modules.data.onet import read_pointcloud_npz, read_points_npz
+from modules.geometry.io import load_mesh
+from modules.metrics import eval_mesh, mesh_iou, sample_mesh_surface
 from modules.utils import ShapeLabError, atomic_write
 
 MESH_NAME = "surface_reconstruction.off"
@@ -71,9 +76,6 @@ def default_gt_path(out_dir):
 
 def evaluate_object(task):
     """One row: {class, id, <metrics>, seconds, error}. Never raises for a bad mesh or ground truth."""
-    from modules.data.onet import read_pointcloud_npz, read_points_npz
-    from modules.geometry.io import load_mesh
-    from modules.metrics import eval_mesh, mesh_iou, sample_mesh_surface
 
     cls, obj, mesh_path, gt_dir, opts = task
     row = {"class": cls, "id": obj}
@@ -87,7 +89,6 @@ def evaluate_object(task):
             row.update(eval_mesh(mesh, gt_points, gt_normals, iou_points, iou_occ, n_samples=opts["n_samples"],
                                  contains_method=opts["contains_method"]))
         elif layout.endswith(".npy"):  # IF-Net folder without its mesh: surface samples only, no normals / IoU
-            from modules.data.ifnet import read_surface_samples
             row.update(eval_mesh(mesh, read_surface_samples(layout), None, n_samples=opts["n_samples"]))
         else:
             gt_mesh = load_mesh(layout)
@@ -259,6 +260,5 @@ def _class_names(gt_root):
         except (OSError, yaml.YAMLError):
             names = {}
     if not names:
-        from modules.data.categories import SYNSET_TO_NAME
         names = dict(SYNSET_TO_NAME)
     return names

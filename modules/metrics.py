@@ -23,8 +23,11 @@ import math
 import numpy as np
 import torch
 
+from modules.geometry.io import check_mesh_arrays
 from modules.geometry.knn import knn_search_numpy
 from modules.geometry.mesh_contains import mesh_contains
+from modules.geometry.meshes import Meshes
+from modules.geometry.sample_points_from_meshes import sample_points_from_meshes
 from modules.utils import ShapeLabError
 
 F_SCORE_THRESHOLDS = {"f-score": 0.01, "f-score-0.005": 0.005, "f-score-0.015": 0.015, "f-score-0.02": 0.02}
@@ -103,9 +106,6 @@ def sample_mesh_surface(vertices, faces, n_samples, seed=None):
     (sampled in float32),
     or two empty arrays when the mesh has no faces or zero area. Uses the one sampler of
     `modules.geometry` (`sample_points_from_meshes`)."""
-    from modules.geometry.meshes import Meshes
-    from modules.geometry.sample_points_from_meshes import sample_points_from_meshes
-
     vertices = np.asarray(vertices, dtype=np.float64)
     faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
     if len(faces) == 0 or not _total_area(vertices, faces) > 0:
@@ -167,6 +167,14 @@ def iou(occupancy_pred, occupancy_gt, threshold=0.5):
     return float(np.logical_and(a, b).sum() / union)
 
 
+def occupancy_iou(pred, gt):
+    """The IoU of iou() for a batch, in torch (training-time validation): (B,Q) boolean tensors -> (B,) IoU,
+    1 where both are empty."""
+    inter = (pred & gt).sum(-1).float()
+    union = (pred | gt).sum(-1).float()
+    return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
+
+
 def mesh_iou(mesh_a, mesh_b, n_points=100000, box=None, padding=0.1, seed=0, contains_method="auto"):
     """Volumetric IoU of two meshes on `n_points` uniform points in a box.
 
@@ -190,7 +198,7 @@ def mesh_iou(mesh_a, mesh_b, n_points=100000, box=None, padding=0.1, seed=0, con
 
 # ---------------------------------------------------------------- labels
 
-def part_miou(pred_labels, gt_labels, categories, parts_of=None):
+def part_miou(pred_labels, gt_labels, categories, parts_of):
     """ShapeNet-Part mean IoU, instance- and class-averaged.
 
     For each shape of category c with parts P_c: IoU_l = |pred=l & gt=l| / |pred=l | gt=l| for l in P_c,
@@ -201,12 +209,10 @@ def part_miou(pred_labels, gt_labels, categories, parts_of=None):
     Args:
         pred_labels, gt_labels: sequences of per-shape int arrays (global part ids), same lengths.
         categories: per-shape category names (or synsets).
-        parts_of: callable category -> list of part ids; default `modules.data.categories.part_ids`.
+        parts_of: callable category -> list of part ids (ShapeNet-Part: `modules.data.categories.part_ids`).
     Returns:
         dict(instance mIoU, class mIoU, per_class {name: mIoU}, per_shape [mIoU...]).
     """
-    if parts_of is None:
-        from modules.data.categories import part_ids as parts_of
     if not (len(pred_labels) == len(gt_labels) == len(categories)):
         raise ShapeLabError(f"part_miou: {len(pred_labels)} predictions, {len(gt_labels)} ground truths and "
                             f"{len(categories)} categories; expected the same number")
@@ -289,8 +295,6 @@ def _occupancy(occ, n, name, threshold=0.5):
 
 
 def _mesh_arrays(mesh):
-    from modules.geometry.io import check_mesh_arrays
-
     if hasattr(mesh, "vertices") and hasattr(mesh, "faces"):
         vertices, faces = mesh.vertices, mesh.faces
     else:

@@ -1,28 +1,20 @@
-"""Registries from config names to builders: `model.name`, `data.name` and `task.name` in a config.
+"""Registries from config names to builders: `model.name`, `data.name`, `task.name` in a config, and
+the generator `generate.py` uses for a task.
 
-Each family registers its builders with the defaults of its config section; those defaults are
-also the schema the config loader validates keys and types against.
+The registries start empty. Each family home (`modules/families/<family>/__init__.py`) registers its
+builders with ordinary calls that a reader can grep (`MODELS.register("airnet", ...)`), and
+`modules/families/__init__.py` imports every family: scripts `import modules.families` once. The
+defaults given at registration are also the schema the config loader validates keys and types against.
 
-    @MODELS.register("pointnet_seg", defaults={"num_classes": 50, ...})
+    MODELS.register("pointnet_seg", defaults={"num_classes": 50, ...})(build_pointnet_seg)
     def build_pointnet_seg(cfg): ...            # cfg: the merged `model` section (a dict)
-
-    @DATASETS.register("shapenet_part", defaults={...})
-    def build_shapenet_part(cfg, split): ...    # returns a torch Dataset of dict samples
-
-    @TASKS.register("part_segmentation", defaults={...})
-    def build_seg_task(cfg): ...                # returns a modules.engine.Task
+    def build_shapenet_part(cfg, split): ...    # DATASETS: returns a torch Dataset of dict samples
+    def build_seg_task(cfg): ...                # TASKS: returns a modules.engine.Task
+    def build_generator(cfg): ...               # GENERATORS, keyed by task name: returns a Generator
 """
 import difflib
-import importlib
 
 from modules.utils import ShapeLabError
-
-# Modules whose import registers builders. A new family adds its module here.
-FAMILY_MODULES = [
-    "modules.engine.toy",
-    "modules.models.pointnet", "modules.data.pointcloud_datasets", "modules.losses.pointnet",
-    "modules.models.occupancy", "modules.data.occupancy_datasets",
-]
 
 
 class Registry:
@@ -39,11 +31,14 @@ class Registry:
         return decorator
 
     def names(self):
-        load_families()
         return sorted(self._entries)
 
+    def __contains__(self, name):
+        return name in self._entries
+
     def _entry(self, name):
-        load_families()
+        if not self._entries:
+            raise RuntimeError(f"no {self.kind} is registered: `import modules.families` first")
         if name not in self._entries:
             close = difflib.get_close_matches(str(name), self._entries, n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -61,14 +56,4 @@ class Registry:
 MODELS = Registry("model")
 DATASETS = Registry("dataset")
 TASKS = Registry("task")
-
-_loaded = False
-
-
-def load_families():
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for module in FAMILY_MODULES:
-        importlib.import_module(module)
+GENERATORS = Registry("generator")

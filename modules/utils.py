@@ -8,6 +8,9 @@ import tempfile
 
 import numpy as np
 import torch
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # the repository root
 
 
 class ShapeLabError(Exception):
@@ -49,6 +52,13 @@ def atomic_write(path, suffix=None):
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def save_yaml(data, path, sort_keys=False):
+    """Write `data` as YAML (safe_dump) to `path` atomically: the one YAML writer of the project."""
+    with atomic_write(path) as tmp:
+        with open(tmp, "w") as f:
+            yaml.safe_dump(data, f, sort_keys=sort_keys)
 
 
 def get_device(spec="auto"):

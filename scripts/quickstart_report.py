@@ -1,11 +1,9 @@
 """Write experiments/quickstart/report.md from the quickstart's training run and evaluation."""
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from modules.report import evaluation_section, training_section, write_report  # noqa: E402
-from modules.utils import cli_main  # noqa: E402
+from modules.families.occupancy.report import evaluation_section, training_section, write_report
+from modules.utils import cli_main
 
 
 @cli_main

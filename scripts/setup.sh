@@ -40,7 +40,13 @@ want=$(sha256sum requirements.txt | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "[setup] installing requirements.txt into .venv"
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
-  .venv/bin/python -c "import torch, numpy, scipy, open3d, trimesh, mcubes, captum, yaml, tqdm, matplotlib" 
+  .venv/bin/python -c "import torch, torchvision, numpy, scipy, open3d, trimesh, mcubes, captum, yaml, tqdm, matplotlib, h5py, point_cloud_utils"
   echo "$want" > "$stamp"
+fi
+# the project itself, editable: `modules` imports from anywhere (benchmarks, tests) with no sys.path edits
+here=$PWD
+if [ "$(cd / && "$here/.venv/bin/python" -c 'import modules, os; print(os.path.dirname(os.path.dirname(modules.__file__)))' 2>/dev/null)" != "$here" ]; then
+  echo "[setup] pip install -e . (the project, editable)"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 fi
 echo "[setup] ready: $(.venv/bin/python -c 'import torch; print("torch", torch.__version__, "cuda" if torch.cuda.is_available() else "cpu")')"

@@ -1,9 +1,11 @@
 import pytest
 import torch
 
+import modules.families  # noqa: F401  (registers every family's models, datasets, tasks and generators)
+
 
 @pytest.fixture(scope="module")
-def single_thread():
+def single_thread():  # the one single-thread fixture: use it, do not write another
     """Tiny tensors: one thread avoids oversubscription on a shared 2-core machine."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)

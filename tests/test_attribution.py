@@ -11,7 +11,8 @@ import attribution as attribution_script
 from modules.attribution import (class_score_target, grad_cam, guided_backprop, guided_backprop_features,
                                  hirescam, integrated_gradients, part_score_target, point_score_target)
 from modules.data import categories as cats
-from modules.models.pointnet import PointNetCls, PointNetPartSeg, make_input, normalize_unit_sphere
+from modules.geometry.transforms import normalize_unit_sphere
+from modules.models.pointnet import PointNetCls, PointNetPartSeg, make_input
 
 CHAIR = cats.category_index("chair")
 CHAIR_PARTS = cats.part_ids("chair")

@@ -9,7 +9,7 @@ from modules.config import apply_overrides, deep_merge, load_config, parse_value
 from modules.utils import ShapeLabError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOY = os.path.join(ROOT, "configs", "engine", "toy.yaml")
+TOY = os.path.join(ROOT, "configs", "toy", "regression.yaml")
 
 
 def write(path, data):

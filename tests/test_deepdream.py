@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import nst_shapes
-from modules import nst
-from modules.deepdream import check_objective, deepdream, dream_objective
+from modules.families.pointnet import nst, weights
+from modules.families.pointnet.deepdream import check_objective, deepdream, dream_objective
 from modules.geometry.io import load_point_cloud, save_point_cloud
 from modules.utils import ShapeLabError
 
@@ -20,13 +20,13 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    return nst.load_segmenter("none", WIDTH)
+    return weights.load_segmenter("none", WIDTH)
 
 
 @pytest.fixture(scope="module")
 def points():
     pts, _ = nst_shapes.table(np.random.default_rng(1), n=300)
-    from modules.models.pointnet import normalize_unit_sphere
+    from modules.geometry.transforms import normalize_unit_sphere
     return normalize_unit_sphere(torch.from_numpy(pts).float())
 
 

@@ -7,6 +7,7 @@ import trimesh
 
 from modules.metrics import (EMPTY_DISTANCE, F1_THRESHOLDS, F_SCORE_THRESHOLDS, classification_accuracy,
                              eval_mesh, eval_pointcloud, iou, mesh_iou, part_miou)
+from modules.data import categories
 from modules.utils import ShapeLabError
 
 
@@ -119,7 +120,7 @@ def test_part_miou_shapenet_part_rule():
     assert out["instance mIoU"] == pytest.approx((shape0 + shape1 + shape2) / 3)
     assert out["class mIoU"] == pytest.approx(((shape0 + shape2) / 2 + shape1) / 2)
     # default part table: chair = global ids 12..15
-    assert part_miou([np.array([12, 13])], [np.array([12, 13])], ["chair"])["instance mIoU"] == 1.0
+    assert part_miou([np.array([12, 13])], [np.array([12, 13])], ["chair"], parts_of=categories.part_ids)["instance mIoU"] == 1.0
 
 
 def test_classification_accuracy_overall_and_per_class():

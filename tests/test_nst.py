@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from modules import nst
+from modules.families.pointnet import nst, weights
 from modules.geometry.io import load_point_cloud
 from modules.losses.style import channel_stats, gram_loss, gram_matrix, stats_loss
 from modules.utils import ShapeLabError
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    return nst.load_segmenter("none", WIDTH)
+    return weights.load_segmenter("none", WIDTH)
 
 
 @pytest.fixture(scope="module")
@@ -158,8 +158,8 @@ def test_bad_inputs_are_clear_errors(model, pair, tmp_path):
         nst.check_config(config(pair, tmp_path, part_specific=True, mask_class_list=[25],
                                 content_part_class=25, style_part_class=47))
     with pytest.raises(ShapeLabError, match="checkpoint not found: nowhere.pt"):
-        nst.load_segmenter("nowhere.pt", WIDTH)
-    with pytest.raises(ShapeLabError, match="unknown key 'style_wieght'"):
+        weights.load_segmenter("nowhere.pt", WIDTH)
+    with pytest.raises(ShapeLabError, match="unknown config key 'style_wieght'"):
         nst.check_config(config(pair, tmp_path, style_wieght=3))
     # the box chair has no arms (15): the error names the part and lists the parts present
     cfg = config(pair, tmp_path, part_specific=True, mask_class_list=[15], content_part_class=15,
@@ -218,7 +218,7 @@ def test_pretrained_weights_load_through_the_config(tmp_path):
     ref = PointNetPartSeg(width_multiplier=WIDTH).eval()
     path = tmp_path / "seg.pt"
     torch.save({"model": {"module." + k: v for k, v in ref.state_dict().items()}}, path)
-    loaded = nst.load_segmenter(str(path), WIDTH)
+    loaded = weights.load_segmenter(str(path), WIDTH)
     x = torch.rand(64, 3)
     torch.testing.assert_close(nst.run_segmenter(loaded, x, "chair")[1], nst.run_segmenter(ref, x, "chair")[1])
     assert not any(p.requires_grad for p in loaded.parameters()) and not loaded.training

@@ -4,8 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from modules.models.occupancy import (AIRNET_DEFAULTS, CONVONET_DEFAULTS, IFNET_DEFAULTS, ONET_DEFAULTS,
-                                      count_parameters, occupancy_iou)
+from modules.families.occupancy.config import AIRNET as AIRNET_DEFAULTS
+from modules.families.occupancy.config import CONVONET as CONVONET_DEFAULTS
+from modules.families.occupancy.config import IFNET as IFNET_DEFAULTS
+from modules.families.occupancy.config import ONET as ONET_DEFAULTS
+from modules.metrics import occupancy_iou
+from modules.models.layers import count_parameters
 from modules.registry import MODELS
 from modules.utils import ShapeLabError
 
@@ -23,13 +27,7 @@ TINY = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run much faster single-threaded on the shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def build(key, cfg=None, threshold=0.5):

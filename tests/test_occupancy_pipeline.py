@@ -101,16 +101,9 @@ def _tiny_airnet_cfg(root, fmt="ifnet"):
             "task": {"name": "occupancy"}}
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny models run much faster single-threaded on the shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
-def test_short_training_loss_falls(tiny_root, one_thread):
+def test_short_training_loss_falls(tiny_root, single_thread):
     from modules.config import resolve
     from modules.engine.loading import make_loader
     from modules.registry import DATASETS, MODELS, TASKS
@@ -133,7 +126,7 @@ def test_short_training_loss_falls(tiny_root, one_thread):
     assert np.mean(losses[-3:]) < 0.85 * np.mean(losses[:3])
 
 
-def test_train_generate_pipeline(tiny_root, tmp_path, monkeypatch, one_thread):
+def test_train_generate_pipeline(tiny_root, tmp_path, monkeypatch, single_thread):
     """train.py-style run through the engine, then generate.py from the experiment and from the file."""
     from modules.config import resolve
     from modules.engine.trainer import train
@@ -154,7 +147,7 @@ def test_train_generate_pipeline(tiny_root, tmp_path, monkeypatch, one_thread):
     info = yaml.safe_load(open(exp / evals[0] / "generation_config.yaml"))
     assert info["threshold"] == 0.5 and info["model"] == "airnet" and info["generated"] == 1
     # from an exported fp16 file without experiment folder, dense marching cubes, another threshold
-    from modules.generation import export_pretrained
+    from modules.engine.checkpoint import export_pretrained
     export_pretrained(str(exp / "checkpoints" / "latest.pt"), str(tmp_path / "tiny_pre.pt"))
     generate.main(["-ckpt_name", str(tmp_path / "tiny_pre.pt"), "-method", "mcubes", "-mcubes_res", "12",
                    "-threshold", "0.3", "--no_pictures"])
@@ -173,13 +166,16 @@ def test_generate_errors(tiny_root, tmp_path, monkeypatch):
     from modules.engine.checkpoint import save_checkpoint
     bad = tmp_path / "pointnet.pt"
     save_checkpoint(str(bad), {"model": {}, "model_name": "pointnet_seg",
-                               "config": {"model": {"name": "pointnet_seg"}}})
-    from modules.generation import load_occupancy_model
-    with pytest.raises(ShapeLabError, match="not an occupancy network"):
-        load_occupancy_model(str(bad))
+                               "config": {"model": {"name": "pointnet_seg"}, "task": {"name": "part_segmentation"}}})
+    with pytest.raises(SystemExit) as exc:
+        generate.main(["-ckpt_name", str(bad)])
+    assert exc.value.code == 2
+    from modules.engine.generation import checkpoint_config, generator_for
+    with pytest.raises(ShapeLabError, match="task 'part_segmentation' has no generator"):
+        generator_for(checkpoint_config(str(bad))[1], str(bad))
     # an empty split
     ds = OccupancyDataset("ifnet", os.path.join(tiny_root, "ifnet"), "test", categories=["02691156"])
-    from modules.generation import generate as run
+    from modules.families.occupancy.generation import generate as run
     with pytest.raises(ShapeLabError, match="no objects"):
         run(None, ds, str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()

@@ -9,10 +9,12 @@ import torch
 
 from modules.data import categories as cats
 from modules.data.pointcloud_datasets import ShapeNetPartDataset
-from modules.losses.pointnet import (PartSegmentationTask, evaluate_classification, evaluate_segmentation,
-                                     predict_parts)
-from modules.models.pointnet import (PointNetCls, PointNetPartSeg, count_parameters, feature_transform_regularizer,
-                                     load_pvcnn_checkpoint, make_input, normalize_unit_sphere)
+from modules.families.pointnet.evaluation import evaluate_classification, evaluate_segmentation
+from modules.engine.checkpoint import load_weights
+from modules.families.pointnet.training import PartSegmentationTask, predict_parts
+from modules.geometry.transforms import normalize_unit_sphere
+from modules.models.layers import count_parameters
+from modules.models.pointnet import PointNetCls, PointNetPartSeg, feature_transform_regularizer, make_input
 from modules.utils import ShapeLabError
 
 
@@ -100,16 +102,16 @@ def test_pvcnn_checkpoint_loads_strict(tmp_path):
                                 else torch.randn(shape, generator=g))
     path = tmp_path / "shapenet.pointnet.pth.tar"
     torch.save({"epoch": 199, "model": state, "optimizer": {}}, path)
-    model = load_pvcnn_checkpoint(str(path))
+    model = load_weights(PointNetPartSeg(), str(path))
     loaded = model.state_dict()
     assert set(loaded) == {k[len("module."):] for k in state}
     for k, v in state.items():
         assert torch.equal(loaded[k[len("module."):]], v)
     # a plain state dict without the prefix loads too; a missing key is a clear error
-    load_pvcnn_checkpoint({k[7:]: v for k, v in state.items()})
+    load_weights(PointNetPartSeg(), {k[7:]: v for k, v in state.items()})
     del state["module.classifier.5.bias"]
     with pytest.raises(ShapeLabError, match="does not match"):
-        load_pvcnn_checkpoint(state)
+        load_weights(PointNetPartSeg(), state)
 
 
 def test_parameter_count_matches_pvcnn_layout():

@@ -28,6 +28,7 @@ SHAPENET_PART = {
     "table": ("04379243", ["desktop", "leg", "support"]),
 }
 CATEGORIES = list(SHAPENET_PART)                      # index = PointNet one-hot position
+NUM_SHAPES = len(CATEGORIES)
 NUM_PART_CLASSES = 50
 
 # Not part of ShapeNet-Part: the articulated body of the synthetic data (DFAUST stand-in).

@@ -18,26 +18,14 @@ import os
 import numpy as np
 import torch
 
-from modules.registry import DATASETS
+from modules.data.categories import SYNSETS
+from modules.data.ifnet import read_boundary_samples, read_split_npz, read_surface_samples
+from modules.data.onet import read_pointcloud_npz, read_points_npz, read_split
 from modules.utils import ShapeLabError
-
-OCCUPANCY_DATA_DEFAULTS = {
-    "format": "ifnet",          # ifnet | onet
-    "root": "data/synth/ifnet",
-    "categories": [],           # names or synsets; empty: all
-    "pc_samples": 300,          # input points (sparse 300 / dense 3000)
-    "npoints_decoder": 1000,    # query points per shape
-    "noise": 0.0,               # std of Gaussian input noise (AIR-Nets `noisy_obs`; 0.005 for ONet data)
-    "iou_points": 10000,        # uniform points for the validation IoU (onet format)
-    "max_items": 0,             # use only the first N shapes of a split (0: all)
-    "cache": True,              # keep loaded arrays in memory
-}
-
 
 def _synset_filter(categories):
     if not categories:
         return None
-    from modules.data.categories import SYNSETS
     return {SYNSETS.get(str(c).lower(), str(c)) for c in categories}
 
 
@@ -46,10 +34,8 @@ def list_split(fmt, root, split, categories=()):
     if not os.path.isdir(root):
         raise ShapeLabError(f"data.root {root}: folder not found (generate it with `python preprocess.py synth`)")
     if fmt == "onet":
-        from modules.data.onet import read_split
         items = [tuple(x) for x in read_split(root, split)]
     elif fmt == "ifnet":
-        from modules.data.ifnet import read_split_npz
         splits = read_split_npz(os.path.join(root, "split.npz"))
         if split not in splits:
             raise ShapeLabError(f"{os.path.join(root, 'split.npz')}: no '{split}' array (has {', '.join(splits)})")
@@ -91,11 +77,9 @@ class OccupancyDataset(torch.utils.data.Dataset):
             return self.cache[i]
         d = self.object_dir(i)
         if self.fmt == "ifnet":
-            from modules.data.ifnet import read_boundary_samples, read_surface_samples
             surface = read_surface_samples(os.path.join(d, "surface_30000_samples.npy"))
             queries = [read_boundary_samples(os.path.join(d, f"boundary_{s}_samples.npz")) for s in ("0.1", "0.01")]
         else:
-            from modules.data.onet import read_pointcloud_npz, read_points_npz
             surface = read_pointcloud_npz(os.path.join(d, "pointcloud.npz"))[0]
             queries = [read_points_npz(os.path.join(d, "points.npz"))]
         arrays = {"surface": np.asarray(surface, np.float32),
@@ -137,9 +121,3 @@ class OccupancyDataset(torch.utils.data.Dataset):
             sample["points_iou"] = torch.from_numpy(p[idx])
             sample["occ_iou"] = torch.from_numpy(o[idx].astype(np.float32))
         return sample
-
-
-@DATASETS.register("occupancy", defaults=OCCUPANCY_DATA_DEFAULTS)
-def build_occupancy_dataset(cfg, split):
-    return OccupancyDataset(cfg["format"], cfg["root"], split, cfg["categories"], cfg["pc_samples"],
-                            cfg["npoints_decoder"], cfg["noise"], cfg["iou_points"], cfg["max_items"], cfg["cache"])

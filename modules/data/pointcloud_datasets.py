@@ -18,14 +18,8 @@ import torch
 
 from modules.data import categories as cats
 from modules.data import shapenet_part
-from modules.models.pointnet import NUM_SHAPES, normalize_unit_sphere
-from modules.registry import DATASETS
+from modules.geometry.transforms import normalize_unit_sphere, rotation_about_y
 from modules.utils import ShapeLabError
-
-
-def rotation_about_y(angle):
-    c, s = np.cos(angle), np.sin(angle)
-    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]], dtype=np.float32)
 
 
 class ShapeNetPartDataset(torch.utils.data.Dataset):
@@ -102,31 +96,9 @@ class ShapeNetPartDataset(torch.utils.data.Dataset):
         pts = torch.from_numpy(np.ascontiguousarray(pts, dtype=np.float32)).t()
         cat_index = cats.CATEGORIES.index(name)
         if self.task == "seg":
-            one_hot = torch.zeros(NUM_SHAPES, self.num_points)
+            one_hot = torch.zeros(cats.NUM_SHAPES, self.num_points)
             one_hot[cat_index] = 1.0
             return {"inputs": torch.cat([pts, one_hot], dim=0), "labels": torch.from_numpy(labels[choice]),
                     "category": torch.tensor(cat_index)}
         return {"points": pts, "label": torch.tensor(self.class_names.index(name)),
                 "category": torch.tensor(cat_index)}
-
-
-DATASET_DEFAULTS = {
-    "root": "data/synth/shapenet_part",
-    "task": "seg",                  # seg | cls
-    "num_points": 2048,
-    "categories": [],               # [] = all 16; e.g. [airplane, car, chair, lamp, table]
-    "rotate": False,                # random rotation about y (training split only)
-    "jitter_sigma": 0.0,            # Gaussian jitter (training split only); the seed used 0.02
-    "jitter_clip": 0.05,
-    "train_split": "train",
-    "val_split": "val",
-    "test_split": "test",
-}
-
-
-@DATASETS.register("shapenet_part", defaults=DATASET_DEFAULTS)
-def build_shapenet_part(cfg, split):
-    split_name = {"train": cfg["train_split"], "val": cfg["val_split"], "test": cfg["test_split"]}.get(split, split)
-    return ShapeNetPartDataset(cfg["root"], split_name, task=cfg["task"], num_points=cfg["num_points"],
-                               categories=cfg["categories"], rotate=cfg["rotate"], jitter_sigma=cfg["jitter_sigma"],
-                               jitter_clip=cfg["jitter_clip"], augment=(split == "train"))

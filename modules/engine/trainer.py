@@ -2,58 +2,34 @@
 
 experiments/NAME/
   config.yaml          resolved config (every key, defaults filled in)
-  checkpoints/         latest.pt (resumable), best.pt, epoch_N.pt
+  checkpoints/         latest.pt (resumable: model, every optimizer and scheduler, epoch, RNG), best.pt, epoch_N.pt
   summary/             TensorBoard event files
-Resume is automatic when checkpoints/latest.pt exists. Under torchrun (WORLD_SIZE > 1) the
-model is wrapped in DistributedDataParallel (gloo on CPU, NCCL on GPU); rank 0 alone logs,
-validates and saves.
+Resume is automatic when checkpoints/latest.pt exists. The task runs each iteration
+(`Task.training_step`: automatic loss -> backward -> step by default, or its own loop over several
+named optimizers). Under torchrun (WORLD_SIZE > 1, gloo on CPU, NCCL on GPU) every rank takes its slice
+of each global batch and gradients are averaged over ranks when an optimizer steps (what
+DistributedDataParallel does, for any loop); rank 0 alone logs, validates and saves.
 """
-import math
 import os
 import signal
+import sys
 import time
 
 import torch
 import torch.distributed as dist
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
 
 from modules.config import save_config
 from modules.engine.checkpoint import load_checkpoint, load_model_weights, rng_state, save_checkpoint, set_rng_state
 from modules.engine.loading import make_loader, to_device
+from modules.engine.optimizers import Optimizers
+from modules.engine.task import check_finite
 from modules.registry import DATASETS, MODELS, TASKS
 from modules.utils import ShapeLabError, get_device, seed_everything
 
 EXIT_REQUEUE = 3  # exit code asking a cluster wrapper to resubmit from the last checkpoint
 REQUEUE_MARKER = "REQUEUE"  # written next to config.yaml too, since torchrun turns exit codes into 1
-
-
-def build_optimizer(params, t):
-    name = t["optimizer"]
-    if name == "adam":
-        return torch.optim.Adam(params, lr=t["lr"], weight_decay=t["weight_decay"])
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=t["lr"], weight_decay=t["weight_decay"])
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=t["lr"], momentum=t["momentum"], weight_decay=t["weight_decay"])
-    raise ShapeLabError(f"training.optimizer '{name}': expected adam, adamw or sgd")
-
-
-def lr_factor_fn(schedule, steps_per_epoch, total_steps):
-    name, unit, every, gamma = schedule["name"], schedule["unit"], schedule["every"], schedule["gamma"]
-    warmup = schedule["warmup_steps"]
-    if name not in ("constant", "step", "cosine"):
-        raise ShapeLabError(f"training.lr_schedule.name '{name}': expected constant, step or cosine")
-    if unit not in ("epoch", "step"):
-        raise ShapeLabError(f"training.lr_schedule.unit '{unit}': expected epoch or step")
-
-    def factor(step):
-        f = min(1.0, (step + 1) / warmup) if warmup else 1.0
-        if name == "step" and every > 0:
-            count = step // steps_per_epoch if unit == "epoch" else step
-            f *= gamma ** (count // every)
-        elif name == "cosine":
-            f *= 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / max(1, total_steps)))
-        return f
-    return factor
 
 
 class _StopFlag:
@@ -119,18 +95,15 @@ class Trainer:
                                                 seed_samples=cfg["experiment"]["deterministic"] or self.world > 1)
         self.steps_per_epoch = len(self.sampler)
         self.total_steps = self.t["max_steps"] or self.t["max_epochs"] * self.steps_per_epoch
-        self.net = self.model
-        if self.world > 1:
-            self.net = torch.nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[device.index] if device.type == "cuda" else None)
-        self.optimizer = build_optimizer([p for p in self.model.parameters() if p.requires_grad], self.t)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lr_factor_fn(self.t["lr_schedule"], self.steps_per_epoch, self.total_steps))
+        if self.world > 1:      # every rank starts from rank 0's weights
+            for tensor in self.model.state_dict().values():
+                dist.broadcast(tensor, 0)
+        self.optim = Optimizers(self.task.parameter_groups(self.model), self.t, cfg["task"].get("optimizers"),
+                                self.steps_per_epoch, self.total_steps, self.world)
         self.epoch, self.step, self.batch_in_epoch = 0, 0, 0
         self.best = None
         if resume_state is not None:
-            self.optimizer.load_state_dict(resume_state["optimizer"])
-            self.scheduler.load_state_dict(resume_state["scheduler"])
+            self.optim.load_state_dict(resume_state, self.model)
             self.epoch, self.step = resume_state["epoch"], resume_state["step"]
             self.batch_in_epoch = resume_state["batch_in_epoch"]
             self.best = resume_state.get("best_metric")
@@ -144,13 +117,12 @@ class Trainer:
             if os.path.exists(marker):
                 os.remove(marker)
             save_config(cfg, os.path.join(exp_dir, "config.yaml"))
-            from torch.utils.tensorboard import SummaryWriter
             self.writer = SummaryWriter(os.path.join(exp_dir, "summary"))
 
     # -- checkpoints ---------------------------------------------------------------------
     def state(self):
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "epoch": self.epoch, "step": self.step,
+        return {"model": self.model.state_dict(), **self.optim.state_dict(self.model),
+                "epoch": self.epoch, "step": self.step,
                 "batch_in_epoch": self.batch_in_epoch, "best_metric": self.best, "rng": rng_state(),
                 "model_name": self.cfg["model"]["name"], "config": self.cfg,
                 "world_size": self.world, "rank_weight_spread": getattr(self, "rank_weight_spread", None)}
@@ -218,6 +190,14 @@ class Trainer:
         dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
         return tuple(bool(v) for v in tensor.tolist())
 
+    def _mean_over_ranks(self, value):
+        """The loss of the whole global batch (each rank holds its slice's mean)."""
+        value = torch.as_tensor(float(value), dtype=torch.float64, device=self.device)
+        if self.world > 1:
+            dist.all_reduce(value)
+            value /= self.world
+        return float(value)
+
     def _barrier(self):
         if self.world > 1:
             dist.barrier()
@@ -230,8 +210,6 @@ class Trainer:
         start_time = time.time()
         metrics, bar = {}, None
         if self.is_main and t["progress"]:
-            import sys
-            from tqdm import tqdm
             bar = tqdm(total=self.total_steps, initial=self.step, desc="train", dynamic_ncols=True,
                        mininterval=0.5 if sys.stderr.isatty() else 10.0)
         self.model.train()
@@ -241,30 +219,26 @@ class Trainer:
             self.sampler.set_epoch(self.epoch, skip_batches=self.batch_in_epoch)
             for batch in self.loader:
                 batch = to_device(batch, self.device)
-                loss, logs = self.task.loss(self.net, batch)
-                loss_value = loss.detach()
-                if not torch.isfinite(loss_value):
-                    raise ShapeLabError(f"training loss became {float(loss_value)} at step {self.step} (epoch {self.epoch}); lower training.lr or set training.grad_clip")
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if t["grad_clip"]:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), t["grad_clip"])
-                self.optimizer.step()
-                self.scheduler.step()
+                loss_value, logs = self.task.training_step(self.model, batch, self.optim, self.step)
+                check_finite(loss_value, self.step)
                 self.step += 1
                 self.batch_in_epoch += 1
 
-                if self.is_main and self.step % t["log_every"] == 0:
-                    now = time.time()
-                    speed = (self.step - last_log_step) / max(now - last_log_time, 1e-9)
-                    last_log_time, last_log_step = now, self.step
-                    self.writer.add_scalar("train/loss", float(loss_value), self.step)
-                    self.writer.add_scalar("train/lr", self.optimizer.param_groups[0]["lr"], self.step)
-                    self.writer.add_scalar("train/steps_per_s", speed, self.step)
-                    for key, value in logs.items():
-                        self.writer.add_scalar(f"train/{key}", float(value), self.step)
-                    if bar is not None:
-                        bar.set_postfix(loss=f"{float(loss_value):.4f}", epoch=self.epoch, refresh=False)
+                if self.step % t["log_every"] == 0:
+                    loss_value = self._mean_over_ranks(loss_value)
+                    if self.is_main:
+                        now = time.time()
+                        speed = (self.step - last_log_step) / max(now - last_log_time, 1e-9)
+                        last_log_time, last_log_step = now, self.step
+                        self.writer.add_scalar("train/loss", loss_value, self.step)
+                        for name in self.optim.names:
+                            self.writer.add_scalar("train/lr" if name == "main" else f"train/lr_{name}",
+                                                   self.optim.lr(name), self.step)
+                        self.writer.add_scalar("train/steps_per_s", speed, self.step)
+                        for key, value in logs.items():
+                            self.writer.add_scalar(f"train/{key}", float(value), self.step)
+                        if bar is not None:
+                            bar.set_postfix(loss=f"{loss_value:.4f}", epoch=self.epoch, refresh=False)
                 if bar is not None:
                     bar.update(1)
 

@@ -22,7 +22,8 @@ import torch.nn.functional as F
 
 from modules.geometry.knn import knn_gather, knn_points
 from modules.geometry.sample_farthest_points import sample_farthest_points
-from modules.models.occupancy import ResnetBlockFC, check_point_cloud
+from modules.models.layers import ResnetBlockFC
+from modules.models.occupancy import check_point_cloud
 
 
 def _mlp2(d_in, d):

@@ -14,7 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from modules.models.occupancy import ResnetBlockFC, check_point_cloud
+from modules.models.layers import ResnetBlockFC
+from modules.models.occupancy import check_point_cloud
 
 PLANE_AXES = {"xz": (0, 2), "xy": (0, 1), "yz": (1, 2)}
 

@@ -3,23 +3,20 @@
 `PointNetPartSeg` is the layout of PVCNN's "PointNet (Reproduce)" (mit-han-lab/pvcnn,
 `models/shapenet/pointnet.py`, 83.5 instance mIoU), whose checkpoint `shapenet.pointnet.pth.tar`
 the attribution/NST seed loads: parameter names match, so that checkpoint loads with
-`strict=True` after stripping DataParallel's `module.` prefix (`load_pvcnn_checkpoint`).
+`strict=True` after stripping DataParallel's `module.` prefix (`modules.engine.checkpoint.load_weights`).
 Differences from PVCNN: ReLUs are not in-place (hook-based attribution needs the module output
 intact) and every forward keeps the per-layer features in `model.features`.
 
 `PointNetCls` is the classifier with the input (3x3) and feature (64x64) T-Nets of the paper,
 laid out as the widely used fxia22/pointnet.pytorch port the seed adapted.
 """
-import numpy as np
 import torch
 from torch import nn
 
 from modules.utils import ShapeLabError
 
-NUM_SHAPES = 16
-NUM_PART_CLASSES = 50
-DEFAULT_NUM_POINTS = 2048
 SEG_FEATURE_CHANNELS = (64, 128, 128, 512, 2048)     # point_features outputs; feature_5 = global 2048
+SEG_LAYER_CHANNELS = SEG_FEATURE_CHANNELS + SEG_FEATURE_CHANNELS[-1:]   # feature_0..feature_5 (NST/DeepDream ids)
 SEG_HEAD_CHANNELS = (256, 256, 128)                   # classifier SharedMLPs (dropout 0.2 between)
 
 
@@ -58,7 +55,7 @@ class PointNetPartSeg(nn.Module):
     `width_multiplier` < 1 shrinks every layer (tests only; 1.0 is the published size).
     """
 
-    def __init__(self, num_classes=NUM_PART_CLASSES, num_shapes=NUM_SHAPES, width_multiplier=1.0):
+    def __init__(self, num_classes=50, num_shapes=16, width_multiplier=1.0):   # ShapeNet-Part: 50 parts, 16 categories
         super().__init__()
         self.num_classes = num_classes
         self.num_shapes = num_shapes
@@ -108,21 +105,7 @@ class PointNetPartSeg(nn.Module):
                                             self.classifier[4]]
 
 
-def normalize_unit_sphere(points):
-    """Centre at the centroid and scale so the farthest point is at radius 1 (PVCNN/PointNet).
-
-    points: (N,3) or (B,N,3), numpy array or tensor; returns the same type and shape.
-    """
-    if isinstance(points, np.ndarray):
-        centred = points - points.mean(axis=-2, keepdims=True)
-        radius = np.linalg.norm(centred, axis=-1).max(axis=-1)[..., None, None]
-        return centred / np.maximum(radius, 1e-12)
-    centred = points - points.mean(dim=-2, keepdim=True)
-    radius = centred.norm(dim=-1).amax(dim=-1)[..., None, None]
-    return centred / radius.clamp_min(1e-12)
-
-
-def make_input(points, category_index, num_shapes=NUM_SHAPES):
+def make_input(points, category_index, num_shapes=16):
     """(B,N,3) points + (B,) category indices -> (B, 3+num_shapes, N) segmenter input."""
     points = torch.as_tensor(points, dtype=torch.float32)
     if points.dim() == 2:
@@ -137,37 +120,6 @@ def make_input(points, category_index, num_shapes=NUM_SHAPES):
     b, n, _ = points.shape
     one_hot = torch.nn.functional.one_hot(category_index, num_shapes).to(points.dtype)
     return torch.cat([points.transpose(1, 2), one_hot[:, :, None].expand(b, num_shapes, n)], dim=1)
-
-
-def strip_module_prefix(state):
-    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
-
-
-def load_pvcnn_checkpoint(path_or_state, model=None, strict=True):
-    """Load PVCNN's `shapenet.pointnet.pth.tar` (or any state dict in its layout) into a segmenter.
-
-    Accepts a path, a checkpoint dict with a 'model' entry, or a plain state dict; strips the
-    DataParallel `module.` prefix and loads with strict=True. Returns the model.
-    """
-    state = path_or_state
-    if isinstance(state, (str, bytes)) or hasattr(state, "__fspath__"):
-        try:
-            state = torch.load(state, map_location="cpu", weights_only=True)
-        except Exception as err:
-            raise ShapeLabError(f"cannot read checkpoint {path_or_state}: {err}") from None
-    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-        state = state["model"]
-    if not isinstance(state, dict):
-        raise ShapeLabError(f"checkpoint {path_or_state!r}: expected a state dict")
-    state = strip_module_prefix(state)
-    if model is None:
-        num_classes = state["classifier.5.weight"].shape[0] if "classifier.5.weight" in state else NUM_PART_CLASSES
-        model = PointNetPartSeg(num_classes=num_classes)
-    try:
-        model.load_state_dict(state, strict=strict)
-    except RuntimeError as err:
-        raise ShapeLabError(f"checkpoint does not match PointNetPartSeg: {str(err).splitlines()[0]} ...") from None
-    return model
 
 
 # ----------------------------------------------------------------------------- classifier
@@ -203,7 +155,7 @@ class PointNetCls(nn.Module):
     feature_2: 1024 before max pooling) and `global` (B,1024).
     """
 
-    def __init__(self, num_classes=NUM_SHAPES, feature_transform=True, width_multiplier=1.0, dropout=0.3):
+    def __init__(self, num_classes=16, feature_transform=True, width_multiplier=1.0, dropout=0.3):
         super().__init__()
         self.num_classes = num_classes
         c1, c2, c3 = [_scaled(v, width_multiplier) for v in (64, 128, 1024)]
@@ -251,41 +203,3 @@ def feature_transform_regularizer(trans):
         return torch.zeros(())
     eye = torch.eye(trans.shape[1], dtype=trans.dtype, device=trans.device)
     return torch.linalg.matrix_norm(torch.bmm(trans, trans.transpose(1, 2)) - eye, ord="fro").mean()
-
-
-def count_parameters(model):
-    return sum(p.numel() for p in model.parameters())
-
-
-# ----------------------------------------------------------------------------- registry
-
-from modules.registry import MODELS  # noqa: E402  (registration needs the classes above)
-
-
-@MODELS.register("pointnet_seg", defaults={"num_classes": NUM_PART_CLASSES, "num_shapes": NUM_SHAPES,
-                                           "width_multiplier": 1.0, "pretrained": ""})
-def build_pointnet_seg(cfg):
-    model = PointNetPartSeg(cfg["num_classes"], cfg["num_shapes"], cfg["width_multiplier"])
-    if cfg.get("pretrained"):
-        load_pvcnn_checkpoint(cfg["pretrained"], model)
-    return model
-
-
-@MODELS.register("pointnet_cls", defaults={"num_classes": NUM_SHAPES, "feature_transform": True,
-                                           "width_multiplier": 1.0, "dropout": 0.3})
-def build_pointnet_cls(cfg):
-    return PointNetCls(cfg["num_classes"], cfg["feature_transform"], cfg["width_multiplier"], cfg["dropout"])
-
-
-def export_pretrained(checkpoint_path, out_path, half=True, **meta):
-    """Write the model weights of an engine checkpoint as a small release file:
-    {'model': state dict (float16 when `half`), 'model_name', **meta} (loads with weights_only=True)."""
-    from modules.utils import atomic_write
-    state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-    weights = state.get("model", state)
-    if half:
-        weights = {k: (v.half() if v.is_floating_point() else v) for k, v in weights.items()}
-    out = {"model": weights, "model_name": state.get("model_name"), **meta}
-    with atomic_write(out_path) as tmp:
-        torch.save(out, tmp)
-    return out

@@ -7,8 +7,8 @@ from PIL import Image
 
 from modules.utils import ShapeLabError, atomic_write
 from modules.vis.figures import bounds_of, new_figure, save_figure, to_numpy, figure_to_array
-from modules.vis.meshes import draw_mesh
-from modules.vis.pointclouds import draw_point_cloud
+from modules.vis.meshes import draw_mesh, mesh_image
+from modules.vis.pointclouds import draw_point_cloud, point_cloud_image
 
 
 def _image_array(img, name):
@@ -105,8 +105,6 @@ def save_gif(path, frames, fps=4, loop=0):
 def save_turntable_gif(path, points=None, colors=None, vertices=None, faces=None, vertex_colors=None,
                        face_colors=None, n_frames=24, fps=8, elev=20, figsize=(3, 3), dpi=100):
     """360-degree GIF of a point cloud (points=...) or a mesh (vertices=..., faces=...)."""
-    from modules.vis.meshes import mesh_image
-    from modules.vis.pointclouds import point_cloud_image
     if (points is None) == (vertices is None):
         raise ShapeLabError("save_turntable_gif: give either points or vertices+faces")
     frames = []

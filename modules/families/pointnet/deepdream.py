@@ -14,8 +14,12 @@ import os
 import numpy as np
 import torch
 
+from modules import vis
 from modules.data import categories
-from modules.nst import LAYER_CHANNELS, NUM_LAYERS, run_segmenter
+from modules.engine.input_optimization import optimize_inputs
+from modules.families.pointnet.nst import LAYER_CHANNELS, NUM_LAYERS, load_shape, run_segmenter
+from modules.families.pointnet.weights import load_segmenter
+from modules.geometry.io import save_point_cloud
 from modules.utils import ShapeLabError
 
 
@@ -64,24 +68,36 @@ def objective_and_grad(model, points, category, layer_ids, channel_ids, part_ids
 
 
 def deepdream(model, points, category, layer_ids=(), channel_ids=(), part_ids=(), lr=0.01, num_iters=10,
-              callback=None):
-    """Normalised gradient ascent on (N,3) points. Returns (points, objective values at steps 0..num_iters).
+              callback=None, callback_every=1, out_dir=None, progress=False):
+    """Normalised gradient ascent on (N,3) points through the shared input-optimisation loop
+    (modules.engine.input_optimization, step rule `normalized`). Returns (points, objective values at
+    steps 0..num_iters).
 
-    `callback(step, points, gradient (N,3), objective)` is called for step 0..num_iters with the cloud
-    after `step` ascent steps and the gradient at it.
+    `callback(step, points, gradient (N,3), objective)` is called at step 0, every `callback_every`
+    steps and at num_iters, with the cloud after `step` ascent steps and the gradient at it. With
+    `out_dir`, the loop's checkpoint and TensorBoard summary are written there.
     """
     layer_ids, channel_ids, part_ids = check_objective(layer_ids, channel_ids, part_ids, category,
                                                        getattr(model, "feature_channels", LAYER_CHANNELS))
-    x = points.detach().clone()
-    history = []
-    for step in range(num_iters + 1):
-        value, grad = objective_and_grad(model, x, category, layer_ids, channel_ids, part_ids)
-        history.append(value)
-        if callback is not None:
-            callback(step, x, grad, value)
-        if step < num_iters:
-            x = x + lr * grad / (grad.std() + 1e-12)
-    return x, history
+    x = points.detach().clone().requires_grad_(True)
+
+    def objective(it):
+        feats, scores = run_segmenter(model, x, category)
+        return dream_objective(feats, scores, layer_ids, channel_ids, part_ids), {}
+
+    final = {}
+
+    def on_snapshot(step, tag, logs):
+        value, grad = objective_and_grad(model, x.detach(), category, layer_ids, channel_ids, part_ids)
+        if tag == "final":
+            final["value"] = value
+        if callback is not None and tag != "interrupted":
+            callback(step, x.detach(), grad, value)
+
+    history = optimize_inputs({"points": x}, objective, num_iters, out_dir, step_rule="normalized", lr=lr,
+                              maximize=True, snapshot_every=callback_every, on_snapshot=on_snapshot,
+                              resume=False, progress=progress, desc="deepdream")
+    return x.detach(), [h["loss"] for h in history] + [final["value"]]
 
 
 def run_deepdream(obj_path, obj_cat, out_dir, layer_ids=(), channel_ids=(), part_ids=(), lr=0.01, num_iters=10,
@@ -89,9 +105,6 @@ def run_deepdream(obj_path, obj_cat, out_dir, layer_ids=(), channel_ids=(), part
     """Load, dream, and write every `visualize_every` steps step_XXXX.xyz / .ply / .png (coloured by the
     per-point gradient summed over x, y, z: red positive, blue negative) plus progress.gif at the end.
     Returns dict(points, history, files)."""
-    from modules import vis
-    from modules.geometry.io import save_point_cloud
-    from modules.nst import load_segmenter, load_shape
     category = categories.category_name(obj_cat)
     categories.category_index(category)
     check_objective(layer_ids, channel_ids, part_ids, category)
@@ -113,12 +126,8 @@ def run_deepdream(obj_path, obj_cat, out_dir, layer_ids=(), channel_ids=(), part
         frames.append(stem + ".png")
         files.extend([stem + ".xyz", stem + ".ply", stem + ".png"])
 
-    def callback(step, pts, grad, objective):
-        if step % visualize_every == 0 or step == num_iters:
-            save(step, pts, grad, objective)
-
     points, history = deepdream(model, shape["points"], category, layer_ids, channel_ids, part_ids, lr,
-                                num_iters, callback)
+                                num_iters, save, visualize_every, out_dir)
     gif = os.path.join(out_dir, "progress.gif")
     vis.save_gif(gif, frames)
     files.append(gif)

@@ -1,21 +1,20 @@
-"""What `attribution.py` does: load a cloud and a PointNet, compute one attribution map, write
+"""What `attribution.py` does for the PointNet family: load a cloud and a PointNet, compute one attribution map, write
 PNG + coloured .ply + raw .npy. Kept here so the script only parses arguments."""
 import os
-import sys
 
 import numpy as np
 import torch
 
-from modules.attribution.pointcloud import (METHODS, attribute, class_score_target, part_score_target)
+from modules.attribution.pointcloud import METHODS, attribute, class_score_target, part_score_target
 from modules.data import categories as cats
+from modules.families.pointnet.training import predict_parts
+from modules.families.pointnet.weights import load_classifier, load_segmenter
 from modules.geometry.io import load_point_cloud, save_point_cloud
-from modules.models.pointnet import (PointNetCls, PointNetPartSeg, load_pvcnn_checkpoint, make_input,
-                                     normalize_unit_sphere)
-from modules.utils import ShapeLabError, atomic_write, require_file
+from modules.geometry.transforms import normalize_unit_sphere
+from modules.models.pointnet import make_input
+from modules.utils import ShapeLabError, atomic_write
+from modules.vis import attribution_colors, part_colors, save_point_cloud_png
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_SEG_WEIGHTS = os.path.join(ROOT, "pretrained_models", "pointnet_seg.pt")
-DEFAULT_CLS_WEIGHTS = os.path.join(ROOT, "pretrained_models", "pointnet_cls.pt")
 DEFAULT_LAYER = {"seg": 7, "cls": 2}
 
 
@@ -37,42 +36,6 @@ def load_cloud(path, num_samples, seed=0):
     return normalize_unit_sphere(points[choice].astype(np.float32))
 
 
-def load_weights_file(path):
-    require_file(path, "pretrained weights")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ShapeLabError(f"{path}: cannot be loaded with weights_only=True ({type(err).__name__}: {err})") from None
-
-
-def load_segmenter(pretrained):
-    """pretrained: None (untrained network, with a warning), a path, or '' for the default weights.
-    Accepts our files ({'model': state_dict, ...}), engine checkpoints and PVCNN's checkpoint."""
-    if pretrained is None:
-        print("warning: no --pretrained given: explaining an untrained network", file=sys.stderr)
-        return PointNetPartSeg().eval()
-    path = pretrained or DEFAULT_SEG_WEIGHTS
-    state = load_weights_file(path)
-    width = float(state.get("width_multiplier", 1.0)) if isinstance(state, dict) else 1.0
-    return load_pvcnn_checkpoint(state, PointNetPartSeg(width_multiplier=width)).eval()
-
-
-def load_classifier(pretrained):
-    """-> (model, class names). Our classifier files store `class_names` and the model options."""
-    if pretrained is None:
-        print("warning: no --pretrained given: explaining an untrained network", file=sys.stderr)
-        return PointNetCls().eval(), list(cats.CATEGORIES)
-    path = pretrained or DEFAULT_CLS_WEIGHTS
-    state = load_weights_file(path)
-    names = list(state.get("class_names", cats.CATEGORIES))
-    model = PointNetCls(num_classes=len(names), width_multiplier=float(state.get("width_multiplier", 1.0)))
-    try:
-        model.load_state_dict(state["model"] if "model" in state else state, strict=True)
-    except (RuntimeError, KeyError) as err:
-        raise ShapeLabError(f"{path}: weights do not match PointNetCls: {str(err).splitlines()[0]}") from None
-    return model.eval(), names
-
-
 def resolve_class(target_class, names):
     if str(target_class).lstrip("-").isdigit():
         idx = int(target_class)
@@ -88,8 +51,6 @@ def resolve_class(target_class, names):
 
 def run(args):
     """Compute and write one map. Returns a dict with the map, the points and the output paths."""
-    from modules.vis import attribution_colors, part_colors, save_point_cloud_png
-
     if args.mode not in METHODS:
         raise ShapeLabError(f"--mode {args.mode}: expected one of {', '.join(METHODS)}")
     classifier = args.target_class is not None
@@ -112,7 +73,7 @@ def run(args):
         what = f"class {names[cls_idx]}"
         tag = f"class{cls_idx}"
     else:
-        model = load_segmenter(args.pretrained)
+        model = load_segmenter(args.pretrained, frozen=False)
         inputs = make_input(pts, torch.tensor([cats.category_index(category)]))
         target = part_score_target(part_id, cats.part_ids(category))
         layer = DEFAULT_LAYER["seg"] if args.layer_id is None else args.layer_id
@@ -144,7 +105,6 @@ def run(args):
     if not classifier:
         with torch.no_grad():
             scores = model(inputs)
-        from modules.losses.pointnet import predict_parts
         pred = predict_parts(scores, torch.tensor([cats.category_index(category)]))[0].numpy()
         save_point_cloud_png(base + "_pred.png", points, part_colors(pred), title="predicted parts")
         out["pred_png"] = base + "_pred.png"

@@ -1,5 +1,5 @@
-"""Meshes from trained occupancy networks: load a checkpoint, encode each test cloud, extract the
-iso-surface with MISE or dense marching cubes, write `surface_reconstruction.off` and a picture.
+"""The occupancy family's generator: encode each test cloud, extract the iso-surface with MISE or dense
+marching cubes, write `surface_reconstruction.off` and a picture (registered for task `occupancy`).
 
 Output layout (AIR-Nets): <exp>/evaluation_<ckpt>_@<spec>/generation/<synset>/<id>/surface_reconstruction.off
 with <spec> = <mise_res>x<mise_steps> (MISE) or <mcubes_res> (dense). Next to `generation/`,
@@ -10,55 +10,16 @@ import time
 
 import numpy as np
 import torch
-import yaml
+from tqdm import tqdm
 
-from modules.utils import ShapeLabError, atomic_write
+from modules.geometry import mise
+from modules.geometry.io import load_mesh, save_mesh, save_point_cloud
+from modules.models.occupancy import OccupancyNetwork
+from modules.utils import ShapeLabError
+from modules.vis import save_panels_png
 
 MISE_BOX = (-0.51, 0.51)        # AIR-Nets: box 1.02
 MCUBES_BOX = (-0.501, 0.501)    # AIR-Nets: dense grid over [-0.501, 0.501]
-CHECKPOINT_NAMES = ("best.pt", "latest.pt")
-
-
-def resolve_checkpoint(exp_dir=None, checkpoint=None, ckpt_name=None):
-    """-> (checkpoint path, label used in the output folder name)."""
-    if ckpt_name is not None:
-        candidates = [ckpt_name] + ([os.path.join(exp_dir, "checkpoints", ckpt_name)] if exp_dir else [])
-        for path in candidates:
-            if os.path.isfile(path):
-                return path, os.path.splitext(os.path.basename(path))[0]
-        raise ShapeLabError(f"-ckpt_name {ckpt_name}: no such file (looked at {', '.join(candidates)})")
-    if exp_dir is None:
-        raise ShapeLabError("give -exp_name (an experiment folder) or -ckpt_name (a checkpoint file)")
-    ckpt_dir = os.path.join(exp_dir, "checkpoints")
-    if checkpoint is not None:
-        path = os.path.join(ckpt_dir, f"epoch_{checkpoint}.pt")
-        if not os.path.isfile(path):
-            have = sorted(f for f in os.listdir(ckpt_dir)) if os.path.isdir(ckpt_dir) else []
-            raise ShapeLabError(f"-checkpoint {checkpoint}: {path} not found (checkpoints: {', '.join(have) or 'none'})")
-        return path, str(checkpoint)
-    for name in CHECKPOINT_NAMES:
-        path = os.path.join(ckpt_dir, name)
-        if os.path.isfile(path):
-            return path, os.path.splitext(name)[0]
-    raise ShapeLabError(f"{ckpt_dir}: no best.pt or latest.pt; train first or give -checkpoint / -ckpt_name")
-
-
-def load_occupancy_model(path, device="cpu", expect_model=None):
-    """Build the model stored in a checkpoint (its `config`), load the weights; -> (model, config)."""
-    from modules.engine.checkpoint import load_checkpoint, load_model_weights
-    from modules.registry import MODELS
-    state = load_checkpoint(path, expect_model)
-    cfg = state.get("config")
-    if not isinstance(cfg, dict) or "model" not in cfg:
-        raise ShapeLabError(f"checkpoint {path}: has no 'config' with a model section; cannot rebuild the model")
-    name = cfg["model"]["name"]
-    if name not in ("airnet", "onet", "convonet", "ifnet"):
-        raise ShapeLabError(f"checkpoint {path} holds a '{name}' model, not an occupancy network "
-                            f"(airnet, onet, convonet, ifnet)")
-    model = MODELS.build(cfg["model"])
-    weights = {k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()}  # fp16 storage
-    load_model_weights(model, weights, path)
-    return model.to(device).eval(), cfg
 
 
 def spec_string(method, mise_res=64, mise_steps=2, mcubes_res=128):
@@ -73,7 +34,6 @@ def spec_string(method, mise_res=64, mise_steps=2, mcubes_res=128):
 def reconstruct(model, points, method="mise", mise_res=64, mise_steps=2, mcubes_res=128, threshold=None,
                 batch_points=400000, device="cpu"):
     """Mesh of one input cloud (N,3) -> (vertices (V,3) float32, faces (F,3) int64, seconds)."""
-    from modules.geometry import mise
     threshold = model.threshold if threshold is None else float(threshold)
     if not 0.0 < threshold < 1.0:
         raise ShapeLabError(f"-threshold {threshold}: expected a probability in (0, 1)")
@@ -103,8 +63,6 @@ def generate(model, dataset, out_dir, method="mise", mise_res=64, mise_steps=2, 
     Existing meshes are skipped unless overwrite. A failing item is reported and skipped.
     Returns {"done": n, "skipped": n, "failed": [(item, message)], "seconds": [per object]}.
     """
-    from modules.geometry.io import save_mesh, save_point_cloud
-    from tqdm import tqdm
     if len(dataset) == 0:
         raise ShapeLabError(f"no objects to generate: the '{dataset.split}' split of {dataset.root} is empty")
     gen_dir = os.path.join(out_dir, "generation")
@@ -146,8 +104,6 @@ def _ground_truth_mesh(dataset, i):
 
 def save_picture(path, points, vertices, faces, gt_mesh_path=None):
     """Input points | reconstruction | ground truth, side by side (PNG)."""
-    from modules.geometry.io import load_mesh
-    from modules.vis import save_panels_png
     panels = [{"points": points, "title": "input"}]
     if len(faces):
         panels.append({"vertices": vertices, "faces": faces, "title": "reconstruction"})
@@ -157,27 +113,23 @@ def save_picture(path, points, vertices, faces, gt_mesh_path=None):
     save_panels_png(path, panels)
 
 
-def write_generation_config(out_dir, info):
-    with atomic_write(os.path.join(out_dir, "generation_config.yaml")) as tmp:
-        with open(tmp, "w") as f:
-            yaml.safe_dump(info, f, sort_keys=False)
+class OccupancyGenerator:
+    """generate.py for task `occupancy`: options method, mise_res, mise_steps, mcubes_res, threshold,
+    batch_points, seed, pictures, overwrite (generate.py's flags)."""
 
+    def __init__(self, section):
+        self.cfg = section["config"]      # the checkpoint's config
 
-def export_pretrained(src, dst, data_root=None, note=None):
-    """Copy a training checkpoint's model weights (fp16) and config into a small file for pretrained_models/.
+    def spec(self, opts):
+        return spec_string(opts["method"], opts["mise_res"], opts["mise_steps"], opts["mcubes_res"])
 
-    The optimiser and RNG states are dropped; `data_root` replaces the config's data.root (where
-    generate.py looks for test shapes by default). load_occupancy_model() reads the result.
-    """
-    from modules.engine.checkpoint import load_checkpoint, save_checkpoint
-    state = load_checkpoint(src)
-    cfg = dict(state["config"])
-    if data_root is not None:
-        cfg["data"] = dict(cfg["data"], root=data_root)
-    weights = {k: v.half() if v.is_floating_point() else v for k, v in state["model"].items()}
-    out = {"model": weights, "model_name": state.get("model_name"), "config": cfg,
-           "epoch": state.get("epoch"), "step": state.get("step"), "source": os.path.abspath(src)}
-    if note:
-        out["note"] = note
-    save_checkpoint(dst, out)
-    return dst
+    def run(self, model, dataset, out_dir, opts, device):
+        if not isinstance(model, OccupancyNetwork):
+            raise ShapeLabError(f"the occupancy generator needs an occupancy network, got {type(model).__name__}")
+        threshold = model.threshold if opts["threshold"] is None else opts["threshold"]
+        with torch.no_grad():
+            summary = generate(model, dataset, out_dir, opts["method"], opts["mise_res"], opts["mise_steps"],
+                               opts["mcubes_res"], threshold, opts["batch_points"], device, opts["seed"],
+                               opts["pictures"], opts["overwrite"])
+        summary["info"] = {"threshold": float(threshold), "method": opts["method"], "batch_points": opts["batch_points"]}
+        return summary

@@ -35,12 +35,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from modules import vis
+from modules.attribution import guided_backprop_features, part_score_target, resolve_layer
+from modules.config import apply_overrides, load_yaml_chain, read_yaml, validate
+from modules.engine.input_optimization import optimize_inputs
 from modules.data import categories
+from modules.families.pointnet.weights import load_segmenter
 from modules.geometry.io import load_point_cloud, load_seg, save_point_cloud
+from modules.geometry.transforms import normalize_unit_sphere
 from modules.losses.style import STYLE_LOSSES, content_loss
-from modules.utils import ShapeLabError, atomic_write
+from modules.models.pointnet import SEG_LAYER_CHANNELS as LAYER_CHANNELS
+from modules.models.pointnet import make_input
+from modules.utils import ShapeLabError, save_yaml
 
-LAYER_CHANNELS = (64, 128, 128, 512, 2048, 2048)
 NUM_LAYERS = len(LAYER_CHANNELS)
 MODES = ("vanilla", "gbp", "hirescam")
 
@@ -84,15 +91,12 @@ NST_DEFAULTS = {
 # ---------------------------------------------------------------- config
 
 def check_config(cfg, source="config"):
-    """Fill defaults, check key names, types and ranges; returns a new dict."""
+    """Fill defaults, check key names and types (modules.config.validate against NST_DEFAULTS, as train.py
+    configs are checked against the registered defaults), then ranges and files; returns a new dict."""
+    cfg = {k: ([v] if isinstance(v, int) and not isinstance(v, bool) and isinstance(NST_DEFAULTS.get(k), list) else v)
+           for k, v in cfg.items()}
     out = copy.deepcopy(NST_DEFAULTS)
-    for key, value in cfg.items():
-        if key not in NST_DEFAULTS:
-            import difflib
-            close = difflib.get_close_matches(key, list(NST_DEFAULTS), n=3)
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise ShapeLabError(f"{source}: unknown key '{key}'{hint}; valid keys: {', '.join(NST_DEFAULTS)}")
-        out[key] = value
+    out.update(validate(copy.deepcopy(cfg), NST_DEFAULTS, "", source))
     if isinstance(out["attr_layer"], bool) or not isinstance(out["attr_layer"], int) or not 0 <= out["attr_layer"] <= 8:
         raise ShapeLabError(f"{source}: 'attr_layer' must be a layer id 0-8 (0-5 features, 6-8 the head's "
                             f"256/256/128 layers), got {out['attr_layer']!r}")
@@ -191,7 +195,6 @@ def load_shape(path, category, num_points, rng):
 
     Returns dict(points (N,3) float32 tensor, labels (N,) int64 tensor or None, path).
     """
-    from modules.models.pointnet import normalize_unit_sphere
     cloud = load_point_cloud(path)
     points, labels = cloud["points"], cloud["labels"]
     if labels is None:
@@ -208,42 +211,8 @@ def load_shape(path, category, num_points, rng):
     return dict(points=pts.contiguous(), labels=None if labels is None else torch.from_numpy(labels[idx]), path=path)
 
 
-DEFAULT_WEIGHTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                               "pretrained_models", "pointnet_seg.pt")
-
-
-def resolve_weights(pretrained):
-    """'auto' -> pretrained_models/pointnet_seg.pt when it exists, else None (random weights, with a
-    warning); None / '' / 'none' -> None; anything else is a checkpoint path that must exist."""
-    if pretrained in (None, "", "none", "None"):
-        return None
-    if pretrained == "auto":
-        if os.path.isfile(DEFAULT_WEIGHTS):
-            return DEFAULT_WEIGHTS
-        warnings.warn(f"{DEFAULT_WEIGHTS} not found: using a randomly initialised segmenter "
-                      "(give --pretrained PATH for meaningful results)")
-        return None
-    if not os.path.isfile(pretrained):
-        raise ShapeLabError(f"pretrained: checkpoint not found: {pretrained}")
-    return pretrained
-
-
-def load_segmenter(pretrained=None, width_multiplier=1.0, device="cpu"):
-    """Frozen PointNetPartSeg in eval mode; weights from `pretrained` (see resolve_weights; None: random)."""
-    from modules.models import pointnet
-    model = pointnet.PointNetPartSeg(width_multiplier=width_multiplier)
-    pretrained = resolve_weights(pretrained)
-    if pretrained:
-        pointnet.load_pvcnn_checkpoint(pretrained, model)
-    model.to(device).eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model
-
-
 def run_segmenter(model, points, category):
     """points (N,3) -> ({layer id: (1, C, N) features}, scores (1, 50, N))."""
-    from modules.models.pointnet import make_input
     cat = torch.tensor([categories.category_index(category)], device=points.device)
     scores = model(make_input(points[None], cat))
     feats = {int(k.rsplit("_", 1)[1]): v for k, v in model.features.items()}
@@ -255,7 +224,6 @@ def run_segmenter(model, points, category):
 def part_target(category, part_id):
     """The attribution target of modules.attribution: mean score of `part_id` over the points the
     segmenter predicts as that part (argmax over the category's parts; all points if none)."""
-    from modules.attribution import part_score_target
     return part_score_target(part_id, candidate_parts=categories.part_ids(category))
 
 
@@ -263,8 +231,6 @@ def gbp_feature_masks(model, points, category, part_id, layers):
     """Guided-Backprop feature masks {layer: (1, C, N) 0/1}, detached, from one guided backward pass
     (modules.attribution.guided_backprop_features): 1[feature > 0 and guided gradient > 0] for layers
     0-4; the global feature (layer 5) is not masked, as in the original."""
-    from modules.attribution import guided_backprop_features
-    from modules.models.pointnet import make_input
     inputs = make_input(points.detach()[None], [categories.category_index(category)])
     _, masks = guided_backprop_features(model, inputs, part_target(category, part_id))
     out = dict(enumerate(masks))
@@ -278,7 +244,6 @@ def hirescam_map(model, points, category, part_id, layer_id, create_graph=False)
     (create_graph=True), so the (N,) map is differentiable w.r.t. `points` for the attribution loss.
     Returns (map (N,), features {layer: (1,C,N)}, scores (1,50,N)).
     """
-    from modules.attribution import resolve_layer
     target = part_target(category, part_id)
     layer = resolve_layer(model, layer_id)
     store = {}
@@ -344,7 +309,6 @@ class StyleTransfer:
             gen = torch.Generator().manual_seed(cfg["seed"])
             init = (torch.randn(init.shape, generator=gen) * cfg["noise_std"]).to(device)
         self.param = torch.nn.Parameter(init)
-        self.optimizer = torch.optim.Adam([self.param], lr=cfg["step_size"])
         self.style_fn = STYLE_LOSSES[cfg["style_loss"]]
         self._prepare_attribution_targets()
 
@@ -442,13 +406,10 @@ class StyleTransfer:
         out["total"] = total
         return out, scores
 
-    def step(self):
-        self.optimizer.zero_grad(set_to_none=True)
-        points = self.current_points()
-        losses, scores = self.losses(points)
-        losses["total"].backward()
-        self.optimizer.step()
-        return {k: float(v.detach()) for k, v in losses.items()}, scores.detach()
+    def objective(self, iteration=None):
+        """The objective of modules.engine.input_optimization: (total loss, {term: float})."""
+        losses, _ = self.losses(self.current_points())
+        return losses["total"], {k: float(v.detach()) for k, v in losses.items()}
 
     def predicted_parts(self, points=None):
         points = self.current_points() if points is None else points
@@ -462,9 +423,8 @@ class StyleTransfer:
 
 def save_snapshot(path, points, part_ids):
     """Coloured (by part) .ply with a `label` property; atomic."""
-    from modules.vis import part_colors
     labels = part_ids.cpu().numpy()
-    save_point_cloud(path, points.detach().cpu().numpy(), colors=part_colors(labels), labels=labels)
+    save_point_cloud(path, points.detach().cpu().numpy(), colors=vis.part_colors(labels), labels=labels)
 
 
 def run_style_transfer(cfg, model=None, callback=None, progress=True):
@@ -486,62 +446,37 @@ def run_style_transfer(cfg, model=None, callback=None, progress=True):
         shape["points"] = shape["points"].to(device)
     transfer = StyleTransfer(cfg, model, content, style)
     out_dir = os.path.join(cfg["output_dir"], cfg["exp_suffix"]) if cfg["exp_suffix"] else cfg["output_dir"]
-    os.makedirs(out_dir, exist_ok=True)
-    _save_yaml(cfg, os.path.join(out_dir, "config.yaml"))
-    from torch.utils.tensorboard import SummaryWriter
-    writer = SummaryWriter(log_dir=os.path.join(out_dir, "summary"))
+    config_path = os.path.join(out_dir, "config.yaml")
+    # resume an interrupted run of the same config; any other config in that folder starts afresh
+    resume = os.path.isfile(config_path) and read_yaml(config_path) == cfg
+    save_yaml(cfg, config_path)
     initial = transfer.current_points().detach().clone()
-    parts0, _ = transfer.predicted_parts(initial)
-    save_snapshot(os.path.join(out_dir, "stylization_it00000.ply"), initial, parts0)
-    frames = [(0, initial.cpu().numpy(), parts0.cpu().numpy())]
-    history = []
-    iterator = range(1, cfg["num_iters"] + 1)
-    if progress:
-        from tqdm import tqdm
-        iterator = tqdm(iterator, desc="nst", leave=False)
-    try:
-        for it in iterator:
-            losses, _ = transfer.step()
-            history.append(losses)
-            for name, value in losses.items():
-                writer.add_scalar(f"loss/{name}", value, it)
-            if progress:
-                iterator.set_postfix(total=f"{losses['total']:.4g}")
-            if cfg["save_every"] and it % cfg["save_every"] == 0 and it != cfg["num_iters"]:
-                pts = transfer.current_points().detach()
-                parts, _ = transfer.predicted_parts(pts)
-                save_snapshot(os.path.join(out_dir, f"stylization_it{it:05d}.ply"), pts, parts)
-                frames.append((it, pts.cpu().numpy(), parts.cpu().numpy()))
-            if callback is not None:
-                callback(it, transfer, losses)
-    except KeyboardInterrupt:
+    frames = []
+
+    def on_snapshot(it, tag, logs):
         pts = transfer.current_points().detach()
         parts, _ = transfer.predicted_parts(pts)
-        save_snapshot(os.path.join(out_dir, "stylization_interrupted.ply"), pts, parts)
-        writer.close()
-        raise
+        name = {"initial": "stylization_it00000", "snapshot": f"stylization_it{it:05d}",
+                "final": "stylization_final", "interrupted": "stylization_interrupted"}[tag]
+        save_snapshot(os.path.join(out_dir, name + ".ply"), pts, parts)
+        if tag == "final":
+            save_point_cloud(os.path.join(out_dir, "stylization_final.xyz"), pts.cpu().numpy())
+        if tag != "interrupted":
+            frames.append((it, pts.cpu().numpy(), parts.cpu().numpy()))
+
+    history = optimize_inputs({"points": transfer.param}, transfer.objective, cfg["num_iters"], out_dir,
+                              step_rule="adam", lr=cfg["step_size"], snapshot_every=cfg["save_every"],
+                              on_snapshot=on_snapshot, resume=resume, progress=progress, desc="nst",
+                              on_step=None if callback is None else (lambda it, logs: callback(it, transfer, logs)))
     final = transfer.current_points().detach()
-    parts, _ = transfer.predicted_parts(final)
-    save_snapshot(os.path.join(out_dir, "stylization_final.ply"), final, parts)
-    save_point_cloud(os.path.join(out_dir, "stylization_final.xyz"), final.cpu().numpy())
-    frames.append((cfg["num_iters"], final.cpu().numpy(), parts.cpu().numpy()))
-    writer.close()
     if cfg["pictures"]:
         _save_pictures(out_dir, content, style, transfer, frames)
     return dict(points=final, initial_points=initial, moving=transfer.moving, losses=history,
                 out_dir=out_dir, transfer=transfer)
 
 
-def _save_yaml(cfg, path):
-    import yaml
-    with atomic_write(path) as tmp:
-        with open(tmp, "w") as f:
-            yaml.safe_dump(cfg, f, sort_keys=False)
-
-
 def _save_pictures(out_dir, content, style, transfer, frames):
     """panel.png: content / style / result coloured by part; progress.gif: the snapshots."""
-    from modules import vis
     style_parts = transfer.style_labels.cpu().numpy()
     content_parts = transfer.content_labels.cpu().numpy()
     it, pts, parts = frames[-1]
@@ -557,8 +492,7 @@ def _save_pictures(out_dir, content, style, transfer, frames):
 
 def load_nst_config(path, flag_values=None, overrides=()):
     """configs/nst/*.yaml (may `inherit:` another file) <- `key=value` overrides <- --flag values."""
-    from modules.config import _load_chain, apply_overrides
-    cfg = _load_chain(path) if path else {}
+    cfg = load_yaml_chain(path) if path else {}
     cfg = apply_overrides(cfg, overrides)
     for key, value in (flag_values or {}).items():
         if value is not None:

@@ -1,4 +1,4 @@
-"""PointNet training tasks: part segmentation (cross-entropy; instance/class mIoU by the
+"""PointNet training tasks (registered in modules/families/pointnet/__init__.py): part segmentation (cross-entropy; instance/class mIoU by the
 ShapeNet-Part rule) and classification (NLL + 0.001 * feature-transform regulariser).
 
 ShapeNet-Part IoU rule (PointNet/PVCNN evaluation): predictions are the argmax over the parts of
@@ -14,7 +14,6 @@ from modules.data import categories as cats
 from modules.engine.task import Task
 from modules.metrics import classification_accuracy, part_miou
 from modules.models.pointnet import feature_transform_regularizer
-from modules.registry import TASKS
 
 _PARTS_OF_INDEX = [cats.part_ids(name) for name in cats.CATEGORIES]
 
@@ -36,7 +35,7 @@ def predict_parts(scores, category_index):
 def batch_part_miou(pred, labels, category_index):
     """modules.metrics.part_miou of a batch of (B,N) predicted / true part ids and (B,) categories."""
     names = [cats.CATEGORIES[c] for c in category_index.tolist()]
-    return part_miou(list(pred.cpu().numpy()), list(labels.cpu().numpy()), names)
+    return part_miou(list(pred.cpu().numpy()), list(labels.cpu().numpy()), names, cats.part_ids)
 
 
 class PartSegmentationTask(Task):
@@ -59,7 +58,7 @@ class PartSegmentationTask(Task):
 
     def summarize(self, records):
         preds, labels, names = zip(*records)
-        return {"class_miou": part_miou(list(preds), list(labels), list(names))["class mIoU"]}
+        return {"class_miou": part_miou(list(preds), list(labels), list(names), cats.part_ids)["class mIoU"]}
 
 
 class ClassificationTask(Task):
@@ -79,46 +78,3 @@ class ClassificationTask(Task):
     def summarize(self, records):
         pred, target = zip(*records)
         return {"mean_class_accuracy": classification_accuracy(np.array(pred), np.array(target))["mean class accuracy"]}
-
-
-@TASKS.register("part_segmentation", defaults={})
-def build_part_segmentation(cfg):
-    return PartSegmentationTask(cfg)
-
-
-@TASKS.register("classification", defaults={"feature_transform_weight": 0.001})
-def build_classification(cfg):
-    return ClassificationTask(cfg)
-
-
-@torch.no_grad()
-def evaluate_segmentation(model, dataset, batch_size=16, device="cpu"):
-    """Whole-split metrics: instance mIoU, class mIoU, per-category mIoU, point accuracy."""
-    model.eval()
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    preds, labels, names, correct, total = [], [], [], 0, 0
-    for batch in loader:
-        scores = model(batch["inputs"].to(device)).cpu()
-        pred = predict_parts(scores, batch["category"])
-        preds += list(pred.numpy())
-        labels += list(batch["labels"].numpy())
-        names += [cats.CATEGORIES[c] for c in batch["category"].tolist()]
-        correct += int((pred == batch["labels"]).sum())
-        total += batch["labels"].numel()
-    miou = part_miou(preds, labels, names)
-    return {"instance_miou": miou["instance mIoU"], "class_miou": miou["class mIoU"], "accuracy": correct / total,
-            "per_category": miou["per_class"], "num_shapes": len(preds)}
-
-
-@torch.no_grad()
-def evaluate_classification(model, dataset, class_names, batch_size=32, device="cpu"):
-    """Whole-split metrics: overall accuracy, mean per-class accuracy, per-class accuracy (by true class)."""
-    model.eval()
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    preds, labels = [], []
-    for batch in loader:
-        preds += model(batch["points"].to(device)).argmax(dim=1).cpu().tolist()
-        labels += batch["label"].tolist()
-    acc = classification_accuracy(np.array(preds), np.array(labels))
-    return {"accuracy": acc["accuracy"], "mean_class_accuracy": acc["mean class accuracy"],
-            "per_class": {class_names[c]: v for c, v in acc["per_class"].items()}, "num_shapes": len(labels)}

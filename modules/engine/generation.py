@@ -1,0 +1,71 @@
+"""What generate.py does for any family: find the checkpoint, rebuild its model from the stored config,
+build the data through the dataset registry, and hand both to the generator registered for the task.
+
+Output: <exp>/evaluation_<ckpt>_@<spec>/generation/... (the generator decides what goes inside) and
+generation_config.yaml next to generation/.
+"""
+import os
+
+from modules.engine.checkpoint import load_checkpoint, load_weights
+from modules.registry import DATASETS, GENERATORS, MODELS
+from modules.utils import ShapeLabError
+
+CHECKPOINT_NAMES = ("best.pt", "latest.pt")
+
+
+def resolve_checkpoint(exp_dir=None, checkpoint=None, ckpt_name=None):
+    """-> (checkpoint path, label used in the output folder name)."""
+    if ckpt_name is not None:
+        candidates = [ckpt_name] + ([os.path.join(exp_dir, "checkpoints", ckpt_name)] if exp_dir else [])
+        for path in candidates:
+            if os.path.isfile(path):
+                return path, os.path.splitext(os.path.basename(path))[0]
+        raise ShapeLabError(f"-ckpt_name {ckpt_name}: no such file (looked at {', '.join(candidates)})")
+    if exp_dir is None:
+        raise ShapeLabError("give -exp_name (an experiment folder) or -ckpt_name (a checkpoint file)")
+    ckpt_dir = os.path.join(exp_dir, "checkpoints")
+    if checkpoint is not None:
+        path = os.path.join(ckpt_dir, f"epoch_{checkpoint}.pt")
+        if not os.path.isfile(path):
+            have = sorted(f for f in os.listdir(ckpt_dir)) if os.path.isdir(ckpt_dir) else []
+            raise ShapeLabError(f"-checkpoint {checkpoint}: {path} not found (checkpoints: {', '.join(have) or 'none'})")
+        return path, str(checkpoint)
+    for name in CHECKPOINT_NAMES:
+        path = os.path.join(ckpt_dir, name)
+        if os.path.isfile(path):
+            return path, os.path.splitext(name)[0]
+    raise ShapeLabError(f"{ckpt_dir}: no best.pt or latest.pt; train first or give -checkpoint / -ckpt_name")
+
+
+def checkpoint_config(path, expect_model=None):
+    """-> (checkpoint state, its config), the config checked to have a model section."""
+    state = load_checkpoint(path, expect_model)
+    cfg = state.get("config")
+    if not isinstance(cfg, dict) or "model" not in cfg:
+        raise ShapeLabError(f"checkpoint {path}: has no 'config' with a model section; cannot rebuild the model")
+    return state, cfg
+
+
+def load_trained_model(path, device="cpu", expect_model=None):
+    """Build the model stored in a checkpoint (its `config`), load the weights; -> (model in eval mode, config)."""
+    state, cfg = checkpoint_config(path, expect_model)
+    model = MODELS.build({**MODELS.defaults(cfg["model"]["name"]), **cfg["model"]})
+    load_weights(model, state, f"checkpoint {path}")
+    return model.to(device).eval(), cfg
+
+
+def generator_for(cfg, path="checkpoint"):
+    """The generator registered for the checkpoint's task."""
+    task = (cfg.get("task") or {}).get("name")
+    if task not in GENERATORS:
+        raise ShapeLabError(f"checkpoint {path}: its task '{task}' has no generator (generators exist for: "
+                            f"{', '.join(GENERATORS.names())})")
+    return GENERATORS.build({"name": task, "config": cfg})
+
+
+def build_dataset(data_cfg, split, **overrides):
+    """The checkpoint's data section (filled with the dataset's current defaults) with overrides, built
+    through the dataset registry."""
+    name = data_cfg["name"]
+    section = {**DATASETS.defaults(name), **data_cfg, **{k: v for k, v in overrides.items() if v is not None}}
+    return DATASETS.build(section, split), section

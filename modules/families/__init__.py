@@ -1,0 +1,7 @@
+"""Every model family, registered into modules.registry by importing it. A new family adds one line here.
+
+Layout of a family home (the shape of ConvONet's `src/<method>/`): `__init__.py` registers the models,
+datasets, tasks and generator; `config.py` holds the config defaults; `training.py` the Task(s);
+`generation.py` the Generator; `evaluation.py` family-specific evaluation. See README "Adding a family".
+"""
+from modules.families import occupancy, pointnet, toy  # noqa: F401

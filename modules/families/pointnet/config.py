@@ -1,0 +1,19 @@
+"""Config defaults of the PointNet family (also the schema the config loader checks keys against)."""
+from modules.data import categories as cats
+
+SEG_MODEL = {"num_classes": cats.NUM_PART_CLASSES, "num_shapes": cats.NUM_SHAPES, "width_multiplier": 1.0,
+             "pretrained": ""}        # PVCNN layout; pretrained: a weights file to start from ('' none)
+CLS_MODEL = {"num_classes": cats.NUM_SHAPES, "feature_transform": True, "width_multiplier": 1.0, "dropout": 0.3}
+SHAPENET_PART_DATA = {
+    "root": "data/synth/shapenet_part",
+    "task": "seg",                  # seg | cls
+    "num_points": 2048,
+    "categories": [],               # [] = all 16; e.g. [airplane, car, chair, lamp, table]
+    "rotate": False,                # random rotation about y (training split only)
+    "jitter_sigma": 0.0,            # Gaussian jitter (training split only); the seed used 0.02
+    "jitter_clip": 0.05,
+    "train_split": "train",
+    "val_split": "val",
+    "test_split": "test",
+}
+CLS_TASK = {"feature_transform_weight": 0.001}
