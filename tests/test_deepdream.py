@@ -11,16 +11,10 @@ from modules.families.pointnet.deepdream import check_objective, deepdream, drea
 from modules.geometry.io import load_point_cloud, save_point_cloud
 from modules.utils import ShapeLabError
 
-WIDTH = 0.25
-
+from conftest import RANDOM_SEGMENTER_WIDTH as WIDTH
 
 pytestmark = pytest.mark.usefixtures("single_thread")
-
-
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    return weights.load_segmenter("none", WIDTH)
+model = pytest.fixture(scope="module", name="model")(lambda random_segmenter: random_segmenter)
 
 
 @pytest.fixture(scope="module")

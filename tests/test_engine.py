@@ -63,10 +63,10 @@ def test_resume_in_process_matches_uninterrupted(tmp_path):
                         weights(tmp_path / "part" / "checkpoints" / "latest.pt"))
 
 
-def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
-    args = ["experiment.deterministic=true", "model.dropout=0.1", "model.hidden=256", "data.num_train=2048",
-            "training.ckpt_every=10", "training.max_epochs=2", "training.progress=false"]
-    run = [sys.executable, "train.py", "-cfg", TOY, "--exp_root", str(tmp_path)]
+def run_full_then_killed_and_resumed(cfg_path, args, tmp_path):
+    """Train `full` uninterrupted; train `killed`, SIGKILL it once a checkpoint exists, rerun it (resume).
+    Returns the two final checkpoints (full, resumed)."""
+    run = [sys.executable, "train.py", "-cfg", cfg_path, "--exp_root", str(tmp_path)]
     subprocess.run(run + ["-exp_name", "full"] + args, cwd=ROOT, env=ENV, check=True, capture_output=True)
     latest = tmp_path / "killed" / "checkpoints" / "latest.pt"
     proc = subprocess.Popen(run + ["-exp_name", "killed"] + args, cwd=ROOT, env=ENV,
@@ -80,22 +80,34 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
     killed_step = load_checkpoint(str(latest))["step"]
     assert 0 < killed_step < 128
     subprocess.run(run + ["-exp_name", "killed"] + args, cwd=ROOT, env=ENV, check=True, capture_output=True)
-    assert_same_weights(weights(tmp_path / "full" / "checkpoints" / "latest.pt"), weights(latest))
+    return load_checkpoint(str(tmp_path / "full" / "checkpoints" / "latest.pt")), load_checkpoint(str(latest))
+
+
+def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
+    args = ["experiment.deterministic=true", "model.dropout=0.1", "model.hidden=256", "data.num_train=2048",
+            "training.ckpt_every=10", "training.max_epochs=2", "training.progress=false"]
+    full, resumed = run_full_then_killed_and_resumed(TOY, args, tmp_path)
+    assert_same_weights(full["model"], resumed["model"])
+
+
+def run_single_and_two_ranks(cfg_path, args, tmp_path):
+    """Train `single` in one process and `ddp` with torchrun over 2 CPU ranks; -> their final checkpoints."""
+    subprocess.run([sys.executable, "train.py", "-cfg", cfg_path, "--exp_root", str(tmp_path), "-exp_name", "single"]
+                   + args, cwd=ROOT, env=ENV, check=True, capture_output=True)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    proc = subprocess.run(torchrun + ["train.py", "-cfg", cfg_path, "--exp_root", str(tmp_path), "-exp_name", "ddp"]
+                          + args, cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return (load_checkpoint(str(tmp_path / "single" / "checkpoints" / "latest.pt")),
+            load_checkpoint(str(tmp_path / "ddp" / "checkpoints" / "latest.pt")))
 
 
 def test_ddp_two_processes_match_single_process(tmp_path):
     args = ["training.max_steps=24", "training.batch_size=32", "data.noise=0.05", "training.progress=false",
             "experiment.deterministic=true"]
-    subprocess.run([sys.executable, "train.py", "-cfg", TOY, "--exp_root", str(tmp_path), "-exp_name", "single"] + args,
-                   cwd=ROOT, env=ENV, check=True, capture_output=True)
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
-    proc = subprocess.run(torchrun + ["train.py", "-cfg", TOY, "--exp_root", str(tmp_path), "-exp_name", "ddp"] + args,
-                          cwd=ROOT, env=ENV, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    single = weights(tmp_path / "single" / "checkpoints" / "latest.pt")
-    ddp = weights(tmp_path / "ddp" / "checkpoints" / "latest.pt")
-    assert_same_weights(single, ddp, exact=False)
-    state = load_checkpoint(str(tmp_path / "ddp" / "checkpoints" / "latest.pt"))
+    single, ddp = run_single_and_two_ranks(TOY, args, tmp_path)
+    assert_same_weights(single["model"], ddp["model"], exact=False)
+    state = ddp
     assert state["world_size"] == 2
     assert state["rank_weight_spread"] == 0.0        # both ranks ended with identical weights
 
@@ -174,21 +186,7 @@ def test_each_optimizer_takes_its_own_settings(tmp_path):
 def test_gan_resume_after_sigkill_matches_uninterrupted(tmp_path):
     args = ["experiment.deterministic=true", "data.num_train=2048", "training.max_epochs=4", "training.ckpt_every=5",
             "training.progress=false", "training.val_every=0"]
-    run = [sys.executable, "train.py", "-cfg", GAN, "--exp_root", str(tmp_path)]
-    subprocess.run(run + ["-exp_name", "full"] + args, cwd=ROOT, env=ENV, check=True, capture_output=True)
-    latest = tmp_path / "killed" / "checkpoints" / "latest.pt"
-    proc = subprocess.Popen(run + ["-exp_name", "killed"] + args, cwd=ROOT, env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not latest.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    killed_step = load_checkpoint(str(latest))["step"]
-    assert 0 < killed_step < 128
-    subprocess.run(run + ["-exp_name", "killed"] + args, cwd=ROOT, env=ENV, check=True, capture_output=True)
-    full, resumed = (load_checkpoint(str(tmp_path / name / "checkpoints" / "latest.pt")) for name in ("full", "killed"))
+    full, resumed = run_full_then_killed_and_resumed(GAN, args, tmp_path)
     assert_same_weights(full["model"], resumed["model"])
     for name in ("generator", "critic"):        # the optimizer moments too
         a, b = full["optimizers"][name]["state"], resumed["optimizers"][name]["state"]
@@ -197,14 +195,8 @@ def test_gan_resume_after_sigkill_matches_uninterrupted(tmp_path):
 
 def test_gan_two_ranks_match_one(tmp_path):
     args = ["training.max_steps=24", "training.batch_size=32", "training.progress=false", "experiment.deterministic=true"]
-    subprocess.run([sys.executable, "train.py", "-cfg", GAN, "--exp_root", str(tmp_path), "-exp_name", "single"] + args,
-                   cwd=ROOT, env=ENV, check=True, capture_output=True)
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
-    proc = subprocess.run(torchrun + ["train.py", "-cfg", GAN, "--exp_root", str(tmp_path), "-exp_name", "ddp"] + args,
-                          cwd=ROOT, env=ENV, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    single = weights(tmp_path / "single" / "checkpoints" / "latest.pt")
-    ddp = load_checkpoint(str(tmp_path / "ddp" / "checkpoints" / "latest.pt"))
+    single, ddp = run_single_and_two_ranks(GAN, args, tmp_path)
+    single = single["model"]
     assert_same_weights(single, ddp["model"], exact=False)
     assert ddp["world_size"] == 2 and ddp["rank_weight_spread"] == 0.0
 

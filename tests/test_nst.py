@@ -13,16 +13,10 @@ from modules.losses.style import channel_stats, gram_loss, gram_matrix, stats_lo
 from modules.utils import ShapeLabError
 import nst_shapes
 
-WIDTH = 0.25
-
+from conftest import RANDOM_SEGMENTER_WIDTH as WIDTH
 
 pytestmark = pytest.mark.usefixtures("single_thread")
-
-
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    return weights.load_segmenter("none", WIDTH)
+model = pytest.fixture(scope="module", name="model")(lambda random_segmenter: random_segmenter)
 
 
 @pytest.fixture(scope="module")
