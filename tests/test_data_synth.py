@@ -1,7 +1,6 @@
 """The procedural dataset: primitives' distances, grammars, exact labels, determinism, resume,
 readers on generated files, and real-mesh preprocessing with a corrupt file."""
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -218,7 +217,6 @@ def test_corrupt_mesh_is_reported_and_skipped(tmp_path):
 
 
 def test_cli_parts_and_errors(capsys):
-    sys.path.insert(0, ROOT)
     import preprocess
     preprocess.main(["parts", "--category", "lamp"])
     out = capsys.readouterr().out

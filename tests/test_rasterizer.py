@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from modules.geometry.cameras import Camera, look_at_camera, orbit_cameras
+from modules.geometry.cameras import Camera, look_at_camera, ndc_matrix, orbit_cameras
 from modules.geometry.rasterizer import (RasterSettings, rasterize, render_mesh, render_silhouette,
                                          to_uint8_image)
 from modules.utils import ShapeLabError
@@ -98,15 +98,22 @@ def test_onet_conversion_round_trip_and_projection():
     back = Camera.from_onet(world_mat, camera_mat, 137, 137)
     for k in ("K", "R", "t"):
         np.testing.assert_allclose(getattr(back, k).numpy(), getattr(cam, k).numpy(), atol=1e-4)
-    # ONet's project_to_camera: p = camera_mat @ (world_mat @ [x;1]); p[:2]/p[2] in [-1,1] image coords.
+    # Real ONet cameras.npz: camera_mat is in pixels; ONet's fix_K_camera(K, 137) = ndc_matrix @ K maps to
+    # [-1,1] image coords, and project_to_camera with it gives p[:2]/p[2] in [-1,1].
     pts = np.random.default_rng(0).uniform(-0.5, 0.5, (20, 3))
-    p = (camera_mat @ (world_mat[:, :3] @ pts.T + world_mat[:, 3:])).T
+    fixed_K = ndc_matrix(137, 137).numpy() @ camera_mat
+    p = (fixed_K @ (world_mat[:, :3] @ pts.T + world_mat[:, 3:])).T
     ndc = p[:, :2] / p[:, 2:]
     uv = cam.project(torch.tensor(pts, dtype=torch.float32)).numpy()
     np.testing.assert_allclose(ndc, 2 * uv / 137 - 1, atol=1e-4)
-    # hand value: f = 68.5/tan(25deg) pixels -> 1/tan(25deg) in ONet units, principal point 0
-    np.testing.assert_allclose(camera_mat, [[1 / math.tan(math.radians(25)), 0, 0],
-                                            [0, 1 / math.tan(math.radians(25)), 0], [0, 0, 1]], atol=1e-5)
+    # hand value: f = 68.5/tan(25deg) pixels -> 1/tan(25deg) in ONet [-1,1] units, principal point 0
+    np.testing.assert_allclose(fixed_K, [[1 / math.tan(math.radians(25)), 0, 0],
+                                         [0, 1 / math.tan(math.radians(25)), 0], [0, 0, 1]], atol=1e-5)
+    np.testing.assert_allclose(camera_mat, [[68.5 / math.tan(math.radians(25)), 0, 68.5],
+                                            [0, 68.5 / math.tan(math.radians(25)), 68.5], [0, 0, 1]], atol=1e-3)
+    # DVR-style files store the [-1,1] version: units="ndc" reads them back to the same camera
+    ndc_cam = Camera.from_onet(world_mat, fixed_K, 137, 137, units="ndc")
+    np.testing.assert_allclose(ndc_cam.K.numpy(), cam.K.numpy(), atol=1e-3)
 
 
 # ---------------------------------------------------------------- coverage and depth

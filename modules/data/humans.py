@@ -7,8 +7,11 @@ Layout under ROOT:
                                                  (global part ids 50.. of modules.data.categories)
     <sequence>/points_seq/NNNNN.npz              points (N,3) float16 uniform in the padded box,
                                                  occupancies np.packbits(bool (N,))
-    <sequence>/renderings-downsampled/NNNNN.png  224x224 RGB render from a fixed camera
-    <sequence>/renderings-downsampled/camera.npz world_mat (3,4), camera_mat (3,3)
+    <sequence>/renderings-downsampled/NNNNN.png  224x224 RGB render from a fixed camera (Neural Parts' DFAUST
+                                                 renders: white background, grey mesh, camera (1,1.5,3) ->
+                                                 (0,0.5,0), up y, 45 degrees, light at the camera)
+    <sequence>/renderings-downsampled/camera.npz world_mat (3,4), camera_mat (3,3) pixel units (as ONet's
+                                                 cameras.npz), of the frame the meshes and points are stored in
 """
 import csv
 import os
@@ -20,7 +23,7 @@ from modules.data.onet import read_points_npz, write_points_npz  # same packed-o
 from modules.utils import ShapeLabError, atomic_write, require_file
 
 __all__ = ["read_surface_points", "write_surface_points", "read_points_npz", "write_points_npz",
-           "read_splits_csv", "write_splits_csv", "frame_paths"]
+           "read_splits_csv", "write_splits_csv", "frame_paths", "read_camera", "write_camera"]
 
 
 def frame_paths(root, sequence, frame):
@@ -70,3 +73,16 @@ def write_splits_csv(path, rows):
         w.writerow(["id", "split"])
         for seq, frame, split in rows:
             w.writerow([f"{seq}/{int(frame):05d}", split])
+
+
+def read_camera(path, width=224, height=224):
+    """The sequence's fixed render camera (a `Camera` of the stored frame)."""
+    from modules.geometry.cameras import Camera  # deferred: torch; the writers' workers stay torch-free
+    d = load_npz(path, ["world_mat", "camera_mat"], "human render camera.npz")
+    return Camera.from_onet(check_array(d["world_mat"], (3, 4), path, "world_mat"),
+                            check_array(d["camera_mat"], (3, 3), path, "camera_mat"), width, height)
+
+
+def write_camera(path, camera):
+    world_mat, camera_mat = camera.to_onet()
+    save_npz(path, world_mat=world_mat, camera_mat=camera_mat)

@@ -7,7 +7,14 @@ Layout under ROOT:
     <synset>/<id>/points.npz               points (N,3) float16 uniform in the padded box,
                                            occupancies np.packbits(bool (N,)), loc, scale
     <synset>/<id>/model.off                the watertight mesh
-    <synset>/<id>/img_choy2016/NNN.jpg     views; cameras.npz: world_mat_i (3,4), camera_mat_i (3,3)
+    <synset>/<id>/model.binvox             Choy's 32^3 voxels in the ORIGINAL frame (header: translate/scale)
+    <synset>/<id>/img_choy2016/NNN.jpg     137x137 views on white (R2N2's renders, sorted order);
+                                           cameras.npz: world_mat_i (3,4), camera_mat_i (3,3)
+
+Frames (measured on the real release): `pointcloud.npz` / `points.npz` hold NORMALISED coordinates p
+with original = scale * p + loc (loc = bounding-box centre, scale = largest extent of the source mesh);
+`model.binvox` and the cameras live in the original (ShapeNet v1) frame; `camera_mat` is in pixel
+units (f = 149.84375, c = 68.5). `read_cameras(..., loc, scale)` returns cameras of the normalised frame.
 """
 import os
 
@@ -31,6 +38,16 @@ def read_pointcloud_npz(path):
 def write_pointcloud_npz(path, points, normals, loc=(0, 0, 0), scale=1.0):
     save_npz(path, points=np.asarray(points, np.float16), normals=np.asarray(normals, np.float16),
              loc=np.asarray(loc, np.float32), scale=np.float32(scale))
+
+
+def read_loc_scale(path):
+    """(loc float64 (3,), scale float) of a `pointcloud.npz` / `points.npz` (original = scale * p + loc)."""
+    d = load_npz(path, ["loc", "scale"], "ONet npz with loc/scale")
+    loc = check_array(np.asarray(d["loc"], np.float64).reshape(-1), (3,), path, "loc")
+    scale = float(np.asarray(d["scale"]).reshape(-1)[0]) if np.asarray(d["scale"]).size == 1 else None
+    if scale is None or not np.isfinite(scale) or scale <= 0:
+        raise ShapeLabError(f"{path}: field 'scale' must be one positive number, got {d['scale']!r}")
+    return loc, scale
 
 
 def read_points_npz(path):
@@ -75,6 +92,26 @@ def read_cameras_npz(path, num_views=None):
         raise
     except Exception as err:
         raise ShapeLabError(f"{path}: not a readable cameras.npz ({type(err).__name__}: {err})") from err
+
+
+def read_camera_npz(path, view):
+    """(world_mat (3,4), camera_mat (3,3)) float32 of one view of a cameras.npz (reads only those two arrays)."""
+    d = load_npz(path, [f"world_mat_{view}", f"camera_mat_{view}"], f"ONet cameras.npz (view {view})")
+    return (check_array(d[f"world_mat_{view}"], (3, 4), path, f"world_mat_{view}").astype(np.float32),
+            check_array(d[f"camera_mat_{view}"], (3, 3), path, f"camera_mat_{view}").astype(np.float32))
+
+
+def read_cameras(path, width=137, height=137, loc=None, scale=None, units="pixels", num_views=None):
+    """[Camera, ...] of a cameras.npz; with loc/scale (see `read_loc_scale`) they project normalised points."""
+    from modules.geometry.cameras import Camera  # deferred: torch; the writers' workers stay torch-free
+    return [Camera.from_onet(w, c, width, height, loc=loc, scale=scale, units=units)
+            for w, c in read_cameras_npz(path, num_views)]
+
+
+def write_cameras(path, cameras):
+    """cameras.npz of a list of `Camera`s (pixel K, world_mat of the cameras' world), reproducible bytes."""
+    from modules.geometry.cameras import onet_camera_arrays  # deferred: torch (see read_cameras)
+    save_npz(path, **onet_camera_arrays(cameras))
 
 
 def write_cameras_npz(path, world_mats, camera_mats):

@@ -18,7 +18,7 @@ from modules.data import categories
 from modules.data.primitives import grid_sdf, shape_aabb, union_sdf
 from modules.data.shapes import FRAMES_PER_SEQUENCE, MAKERS, human_sequence_params, make_human
 from modules.data.writers import (FORMATS, ShapeRecord, WriteConfig, check_formats, commit_shape, is_done,
-                                  run_batch, split_from_uniform, write_formats, write_indexes)
+                                  run_batch, split_from_uniform, view_frame_scale, write_formats, write_indexes)
 from modules.geometry.mise import marching_cubes
 from modules.utils import ShapeLabError
 
@@ -164,13 +164,22 @@ def sample_shape(shape, cfg, rng):
     return out
 
 
-def voxelize(prims, res=32):
-    """(res,res,res) bool over [-0.5,0.5]^3 (indexed [x,y,z]): a voxel is full when the shape reaches
-    into the ball around its centre that encloses the voxel (so thin parts keep their voxels)."""
-    c = (np.arange(res) + 0.5) / res - 0.5
-    pts = np.stack(np.meshgrid(c, c, c, indexing="ij"), -1).reshape(-1, 3)
-    sdf, _ = union_sdf(prims, pts, far=1.0 / res)
-    return (sdf < np.sqrt(3) / 2 / res).reshape(res, res, res)
+def voxelize(prims, res=32, lo=(-0.5, -0.5, -0.5), side=1.0):
+    """(res,res,res) bool over the cube lo + [0, side]^3 (default [-0.5,0.5]^3; indexed [x,y,z]): a voxel is
+    full when the shape reaches into the ball around its centre that encloses the voxel (so thin parts keep
+    their voxels)."""
+    h = side / res
+    axes = [lo[a] + (np.arange(res) + 0.5) * h for a in range(3)]
+    pts = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
+    sdf, _ = union_sdf(prims, pts, far=h)
+    return (sdf < np.sqrt(3) / 2 * h).reshape(res, res, res)
+
+
+def binvox_cube(vertices):
+    """(min corner, side) of the cube the binvox tool voxelises: the bounding box's minimum corner and its
+    largest side (ShapeNetVox32 headers are of this kind, not the unit box)."""
+    v = np.asarray(vertices, np.float64)
+    return v.min(0), float((v.max(0) - v.min(0)).max())
 
 
 def vertex_labels(shape):
@@ -184,13 +193,20 @@ def generate_one(cfg, category, index):
     shape = build_shape(category, index, cfg.seed, cfg.resolution)
     formats = shape_formats(category, cfg.formats)
     samples = sample_shape(shape, cfg, shape_rng(cfg.seed, category, index, stream=1))
-    voxels = voxelize(shape.prims) if "r2n2" in formats else None
+    # the "original" frame of the ONet files = ShapeNet v1-like (bbox-centred, diagonal 1), where the R2N2
+    # cameras, meshes and voxels live: original = normalised * scale + 0
+    samples["loc_scale"] = ((0.0, 0.0, 0.0), view_frame_scale(shape.vertices))
+    cube = binvox_cube(shape.vertices)
+    voxels = voxelize(shape.prims, 32, *cube) if {"r2n2", "onet"} & set(formats) else None
     rec = ShapeRecord(categories.SYNSETS[category], shape.shape_id, category, shape.vertices, shape.faces,
-                      samples, voxels=voxels)
+                      samples, voxels=voxels, voxel_box=cube)
     if cfg.views > 0:
-        from modules.vis.colors import part_colors
         v, f = mesh_of(shape.prims, cfg.render_resolution)
-        rec.render_mesh = (v, f, part_colors(union_sdf(shape.prims, v, far=LABEL_FAR)[1]))
+        colors = None
+        if cfg.render_style == "parts":
+            from modules.vis.colors import part_colors  # deferred: only the part-coloured option needs it
+            colors = part_colors(union_sdf(shape.prims, v, far=LABEL_FAR)[1])
+        rec.render_mesh = (v, f, colors)
     view_rng = shape_rng(cfg.seed, category, index, stream=2)
     commit_shape(cfg, rec, formats, lambda stage: write_formats(rec, cfg, formats, stage, view_rng),
                  dict(category=category, index=index, variant=shape.variant, split=split_of(cfg.seed, category, index),
@@ -210,7 +226,6 @@ def generate(cfg, category_names, per_category, jobs=1, shard=(0, 1), progress=T
     check_formats(cfg.formats, cfg.views)
     if per_category < 1:
         raise ShapeLabError(f"--per-category must be >= 1, got {per_category}")
-    _check_optional_modules(cfg)
     unused = [c for c in names if not shape_formats(c, cfg.formats)]
     if unused:
         raise ShapeLabError(f"--formats {','.join(cfg.formats)} has nothing for {', '.join(unused)} "
@@ -224,19 +239,6 @@ def generate(cfg, category_names, per_category, jobs=1, shard=(0, 1), progress=T
     summary.update(requested=len(items), skipped=len(items) - len(todo))
     write_indexes(cfg.out, cfg.seed, cfg.views)
     return summary
-
-
-def _check_optional_modules(cfg):
-    if "r2n2" in cfg.formats:
-        try:
-            from modules.geometry import binvox  # noqa: F401
-        except ImportError as err:
-            raise ShapeLabError(f"the r2n2 format needs modules.geometry.binvox ({err})") from err
-    if cfg.views > 0:
-        try:
-            from modules.geometry import rasterizer  # noqa: F401
-        except ImportError as err:
-            raise ShapeLabError(f"--views {cfg.views} needs modules.geometry.rasterizer ({err}); use --views 0") from err
 
 
 def variant_counts(out, category):

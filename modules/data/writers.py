@@ -21,14 +21,25 @@ import numpy as np
 from modules.data import genren, humans, ifnet, onet, r2n2, shapenet_part
 from modules.data.categories import ALL_CATEGORIES, SYNSET_TO_NAME
 from modules.data.npz import save_npz
+from modules.geometry.binvox import write_binvox
+from modules.geometry.cameras import look_at_camera, r2n2_camera
 from modules.geometry.io import save_mesh
 from modules.utils import ShapeLabError, atomic_write
 
 FORMATS = ("shapenet_part", "onet", "ifnet", "r2n2", "genren", "humans")
 SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = (("train", 0.7), ("val", 0.1), ("test", 0.2))
-R2N2_FOV = 50.0             # degrees; camera distance = 1.75 * distance ratio (R2N2's Blender constant)
-HUMAN_EYE, HUMAN_TARGET, HUMAN_FOV = (0.5, 0.3, 1.3), (0.0, -0.02, 0.0), 45.0
+# R2N2 (chrischoy/3D-R2N2 tools/render_models.py): azimuth U[0,360), elevation U[25,30), distance ratio
+# U[0.65,0.95), in-plane 0, and a metadata fov of 25 that its Blender script ignores (the lens is 35 mm on
+# a 32 mm sensor: f = 149.84 px at 137 px, 49.1 degrees); cameras as PyTorch3D computes them.
+R2N2_ELEVATION, R2N2_RATIO, R2N2_METADATA_FOV = (25.0, 30.0), (0.65, 0.95), 25.0
+# Neural Parts' DFAUST renders (simple-3dviz): camera (1,1.5,3) -> (0,0.5,0), up y, 45 degrees, light at the
+# camera, grey 0.3 mesh on white. Our stored human frame is mapped to a DFAUST-like metric frame for the
+# render (x_dfaust = 2 p + (0, 0.55, 0): a ~1.7 m body centred on the target); camera.npz holds the
+# equivalent camera of the STORED frame.
+DFAUST_EYE, DFAUST_TARGET, DFAUST_FOV, DFAUST_GREY = (1.0, 1.5, 3.0), (0.0, 0.5, 0.0), 45.0, 0.3
+DFAUST_FROM_STORED = (2.0, (0.0, 0.55, 0.0))
+RENDER_STYLES = ("material", "parts")
 
 
 @dataclass
@@ -43,6 +54,8 @@ class WriteConfig:
     sigmas: tuple = ifnet.SIGMAS
     image_size: int = 137
     human_image_size: int = 224
+    render_style: str = "material"  # "material": one palette colour per shape (as real renders); "parts": part colours
+    supersample: int = 2            # anti-aliasing: render at 2x and box-filter (fractional alpha at edges)
 
 
 @dataclass
@@ -55,14 +68,15 @@ class ShapeRecord:
     vertices: np.ndarray
     faces: np.ndarray
     samples: dict
-    colors: np.ndarray = None    # per-vertex RGB in [0,1] for the renders (None: grey)
-    voxels: np.ndarray = None    # (32,32,32) bool over [-0.5,0.5]^3, indexed [x,y,z]
+    colors: np.ndarray = None    # per-vertex part colours in [0,1] for render_style "parts" (None: grey)
+    voxels: np.ndarray = None    # (32,32,32) bool, indexed [x,y,z], over the cube voxel_box
     render_mesh: tuple = None    # (vertices, faces, colors) to render instead of the full mesh
     extra: dict = field(default_factory=dict)
+    voxel_box: tuple = None      # (min corner (3,), side) of the voxels' cube in the normalised frame;
+                                 # None = [-0.5,0.5]^3. Written as the binvox header (placed by readers).
 
-    def render(self, cameras, size):
-        v, f, c = self.render_mesh if self.render_mesh is not None else (self.vertices, self.faces, self.colors)
-        return render_views(v, f, c, cameras, size)
+    def mesh_for_render(self):
+        return self.render_mesh if self.render_mesh is not None else (self.vertices, self.faces, self.colors)
 
 
 def split_from_uniform(u):
@@ -77,41 +91,60 @@ def split_from_uniform(u):
 # ------------------------------------------------------------------ rendering
 
 def r2n2_view_params(rng, n):
-    """R2N2 rendering_metadata rows: azimuth U[0,360), elevation U[25,30], in-plane 0, distance ratio, fov."""
-    return np.stack([rng.uniform(0, 360, n), rng.uniform(25, 30, n), np.zeros(n),
-                     rng.uniform(0.9, 1.0, n), np.full(n, R2N2_FOV)], 1)
+    """R2N2 rendering_metadata rows (as 3D-R2N2's render script draws them): azimuth, elevation,
+    in-plane 0, distance ratio, fov 25 (recorded, not used)."""
+    return np.stack([rng.uniform(0, 360, n), rng.uniform(*R2N2_ELEVATION, n), np.zeros(n),
+                     rng.uniform(*R2N2_RATIO, n), np.full(n, R2N2_METADATA_FOV)], 1)
 
 
-def camera_from_view(row):
-    """(eye, target, fov) of an R2N2 metadata row; the object sits at the origin."""
-    az, el, _, ratio, fov = (float(x) for x in row)
-    dist = 1.75 * ratio
-    a, e = np.radians(az), np.radians(el)
-    eye = dist * np.array([np.cos(e) * np.sin(a), np.sin(e), np.cos(e) * np.cos(a)])
-    return eye, (0.0, 0.0, 0.0), fov
+def view_frame_scale(vertices):
+    """s with view-frame = s * normalised: bounding-box diagonal 1, as ShapeNet v1 models (the frame the R2N2
+    cameras and ShapeNetCore.v1 meshes live in)."""
+    v = np.asarray(vertices, np.float64)
+    return 1.0 / float(np.linalg.norm(v.max(0) - v.min(0)))
 
 
-def render_views(vertices, faces, colors, cameras, size):
-    """[(rgba uint8 (S,S,4) with alpha = mask, world_mat (3,4), camera_mat (3,3)), ...] from the shared
-    z-buffer rasterizer (Lambert shading, vertex colours); ONet camera conventions."""
-    import torch
-    from modules.geometry import rasterizer
-    v = torch.as_tensor(np.asarray(vertices), dtype=torch.float32)
-    f = torch.as_tensor(np.asarray(faces), dtype=torch.long)
-    c = None if colors is None else torch.as_tensor(np.asarray(colors), dtype=torch.float32)
-    out = []
-    with torch.no_grad():
-        for eye, target, fov in cameras:
-            cam = rasterizer.look_at_camera(eye, target, fov_deg=fov, width=size, height=size)
-            img = rasterizer.render_mesh(v, f, cam, vertex_colors=c)
-            world_mat, camera_mat = cam.to_onet()
-            out.append((rasterizer.to_uint8_image(img["rgba"]), world_mat, camera_mat))
-    return out
+def r2n2_cameras(view_rows, size):
+    """Cameras of metadata rows in the view frame (PyTorch3D's R2N2 convention)."""
+    import torch  # deferred with the next import: torch only when rendering (the workers may run without views)
+    return [r2n2_camera(az, el, ratio, size=size, dtype=torch.float64) for az, el, _, ratio, _ in view_rows]
+
+
+def dfaust_camera(size):
+    """The Neural Parts DFAUST render camera, as a camera of the stored human frame (see DFAUST_FROM_STORED)."""
+    import torch  # deferred: see r2n2_cameras
+    cam = look_at_camera(DFAUST_EYE, DFAUST_TARGET, fov_deg=DFAUST_FOV, width=size, height=size, dtype=torch.float64)
+    return cam.transformed(*DFAUST_FROM_STORED)
+
+
+def to_uint8(rgba):
+    return np.round(np.asarray(rgba, np.float64) * 255).clip(0, 255).astype(np.uint8)
 
 
 def on_white(rgba):
-    a = rgba[..., 3:4].astype(np.float32) / 255.0
-    return np.round(rgba[..., :3] * a + 255.0 * (1 - a)).astype(np.uint8)
+    """(H,W,4) uint8 RGBA -> (H,W,3) uint8 over white (ONet's img_choy2016, the DFAUST renders)."""
+    from modules.vis.render import composite  # deferred: modules.vis.render imports torch
+    return composite(rgba, (1.0, 1.0, 1.0))
+
+
+def render_shape(rec, cameras, cfg, rng, want):
+    """{"material"|"texture"|"parts": [uint8 (S,S,4) RGBA per camera]} for the shadings in `want`
+    (one rasterization per view, see modules.vis.render.render_views)."""
+    from modules.vis.render import material_color, procedural_texture, render_views  # deferred: torch
+    v, f, c = rec.mesh_for_render()
+    shadings, names = [], []
+    if "material" in want:
+        rgb, spec, _ = material_color(rng)
+        shadings.append(dict(color=rgb, specular=spec))
+        names.append("material")
+    if "texture" in want:
+        shadings.append(dict(vertex_colors=procedural_texture(v, rng), specular=0.1))
+        names.append("texture")
+    if "parts" in want:
+        shadings.append(dict(color=(0.7, 0.7, 0.7)) if c is None else dict(vertex_colors=c))
+        names.append("parts")
+    views = render_views(v, f, cameras, shadings, supersample=cfg.supersample)
+    return {n: [to_uint8(view[k]) for view in views] for k, n in enumerate(names)}
 
 
 # ------------------------------------------------------------------ one shape, every format
@@ -148,26 +181,47 @@ def _save_mesh_once(path, rec):
 
 
 def write_formats(rec, cfg, formats, out, rng):
-    """Write `rec` in each of `formats` under the dataset root `out`; `rng` draws the camera views.
-    Per-shape folders appear by one rename (`shape_dir`); single files are written atomically."""
+    """Write `rec` in each of `formats` under the dataset root `out`; `rng` draws the camera views and the
+    render colours. Per-shape folders appear by one rename (`shape_dir`); single files are written atomically.
+
+    Frames: rec.vertices and the samples are normalised (ONet: centred, longest edge 1); original =
+    scale * p + loc (samples["loc_scale"], written to the ONet npz files; ONet's cameras.npz and
+    model.binvox live in that frame). The R2N2 layout is written in the view frame, view = p / diagonal
+    (ShapeNet v1-like, bbox diagonal 1), where the metadata cameras are defined."""
     s, synset, sid = rec.samples, rec.synset, rec.shape_id
+    if cfg.render_style not in RENDER_STYLES:
+        raise ShapeLabError(f"render_style must be one of {', '.join(RENDER_STYLES)}, got {cfg.render_style!r}")
     rec.extra.pop("mesh_file", None)
-    renders, view_rows = [], None
+    loc, scale = s.get("loc_scale", ((0, 0, 0), 1.0))
+    loc, scale = np.asarray(loc, np.float64).reshape(3), float(scale)
+    sv = view_frame_scale(rec.vertices)
+    vox_lo, vox_side = rec.voxel_box if rec.voxel_box is not None else ((-0.5, -0.5, -0.5), 1.0)
+    vox_lo = np.asarray(vox_lo, np.float64)
+    renders, view_rows, norm_cams = {}, None, []
     if cfg.views > 0 and any(f in formats for f in ("r2n2", "genren", "onet")):
         view_rows = r2n2_view_params(rng, cfg.views)
-        renders = rec.render([camera_from_view(r) for r in view_rows], cfg.image_size)
+        norm_cams = [c.transformed(sv) for c in r2n2_cameras(view_rows, cfg.image_size)]
+        want = set()
+        if "r2n2" in formats or "onet" in formats:
+            want.add(cfg.render_style)
+        if "genren" in formats:
+            want.add("texture" if cfg.render_style == "material" else "parts")
+        renders = render_shape(rec, norm_cams, cfg, rng, want)
+    views = renders.get(cfg.render_style, [])
     if "onet" in formats:
         os.makedirs(os.path.join(out, "onet", synset), exist_ok=True)
         with shape_dir(os.path.join(out, "onet", synset, sid)) as d:
-            loc_scale = s.get("loc_scale", ((0, 0, 0), 1.0))
-            onet.write_pointcloud_npz(os.path.join(d, "pointcloud.npz"), s["surface"], s["normals"], *loc_scale)
-            onet.write_points_npz(os.path.join(d, "points.npz"), s["uniform"], s["uniform_occ"], *loc_scale)
+            onet.write_pointcloud_npz(os.path.join(d, "pointcloud.npz"), s["surface"], s["normals"], loc, scale)
+            onet.write_points_npz(os.path.join(d, "points.npz"), s["uniform"], s["uniform_occ"], loc, scale)
             save_mesh(os.path.join(d, "model.off"), rec.vertices, rec.faces)
-            if renders:
-                for i, (rgba, _, _) in enumerate(renders):
+            if rec.voxels is not None:
+                write_binvox(os.path.join(d, "model.binvox"), rec.voxels, translate=vox_lo * scale + loc,
+                             scale=vox_side * scale)
+            if views:
+                for i, rgba in enumerate(views):
                     r2n2.write_image(os.path.join(d, "img_choy2016", f"{i:03d}.jpg"), on_white(rgba), quality=95)
-                onet.write_cameras_npz(os.path.join(d, "img_choy2016", "cameras.npz"),
-                                       [r[1] for r in renders], [r[2] for r in renders])
+                onet.write_cameras(os.path.join(d, "img_choy2016", "cameras.npz"),
+                                   [c.transformed(1.0 / scale, -loc / scale) for c in norm_cams])
         rec.extra["mesh_file"] = os.path.join(out, "onet", synset, sid, "model.off")
     if "ifnet" in formats:
         os.makedirs(os.path.join(out, "ifnet", synset), exist_ok=True)
@@ -186,32 +240,36 @@ def write_formats(rec, cfg, formats, out, rng):
         humans.write_surface_points(paths["surface"], s["surface"], s["normals"], s["labels"])
         humans.write_points_npz(paths["points"], s["uniform"], s["uniform_occ"])
         if cfg.views > 0:
-            (rgba, w, c), = rec.render([(HUMAN_EYE, HUMAN_TARGET, HUMAN_FOV)], cfg.human_image_size)
-            r2n2.write_image(paths["render"], on_white(rgba))
-            save_npz(paths["camera"], world_mat=w, camera_mat=c)
+            from modules.vis.render import render_views  # deferred: torch, only when rendering
+            cam = dfaust_camera(cfg.human_image_size)
+            v, f, c = rec.mesh_for_render()
+            parts = cfg.render_style == "parts" and c is not None
+            shading = dict(vertex_colors=c) if parts else dict(color=[DFAUST_GREY] * 3)
+            (rgba,), = render_views(v, f, [cam], [shading], supersample=cfg.supersample, lighting="simple3dviz")
+            r2n2.write_image(paths["render"], on_white(to_uint8(rgba)))
+            humans.write_camera(paths["camera"], cam)
     if "shapenet_part" in formats:
         if s.get("labels") is None:
             raise ShapeLabError(f"{synset}/{sid}: the shapenet_part format needs part labels")
         k = cfg.n_part_points
         shapenet_part.write_shape(os.path.join(out, "shapenet_part"), synset, sid, s["surface"][:k], s["labels"][:k])
     if "r2n2" in formats:
-        from modules.geometry.binvox import write_binvox
         root = os.path.join(out, "r2n2")
         vox_dir = os.path.dirname(r2n2.binvox_path(root, synset, sid))
         os.makedirs(os.path.dirname(vox_dir), exist_ok=True)
-        with shape_dir(vox_dir) as d:
-            write_binvox(os.path.join(d, "model.binvox"), rec.voxels, translate=(-0.5, -0.5, -0.5), scale=1.0)
+        with shape_dir(vox_dir) as d:   # binvox-tool header: the voxels' cube in the mesh's (view) frame
+            write_binvox(os.path.join(d, "model.binvox"), rec.voxels, translate=vox_lo * sv, scale=vox_side * sv)
         mesh_dir = os.path.dirname(r2n2.mesh_path(root, synset, sid))
         os.makedirs(os.path.dirname(mesh_dir), exist_ok=True)
         with shape_dir(mesh_dir) as d:
-            _save_mesh_once(os.path.join(d, "model.off"), rec)
-        if renders:
+            save_mesh(os.path.join(d, "model.off"), np.asarray(rec.vertices, np.float64) * sv, rec.faces)
+        if views:
             d_final = os.path.dirname(r2n2.rendering_dir(root, synset, sid))
             os.makedirs(os.path.dirname(d_final), exist_ok=True)
             with shape_dir(d_final) as top:
                 d = os.path.join(top, "rendering")
-                names = [f"{i:02d}.png" for i in range(len(renders))]
-                for name, (rgba, _, _) in zip(names, renders):
+                names = [f"{i:02d}.png" for i in range(len(views))]
+                for name, rgba in zip(names, views):
                     r2n2.write_image(os.path.join(d, name), rgba)
                 r2n2.write_rendering_metadata(os.path.join(d, "rendering_metadata.txt"), view_rows)
                 with atomic_write(os.path.join(d, "renderings.txt")) as tmp, open(tmp, "w") as f:
@@ -221,7 +279,7 @@ def write_formats(rec, cfg, formats, out, rng):
         k = cfg.n_genren
         name = sid.replace("/", "_")
         genren.write_shape(os.path.join(root, "shapes"), name, s["surface"][:k], s["normals"][:k])
-        for i, (rgba, _, _) in enumerate(renders):
+        for i, rgba in enumerate(renders.get("texture", renders.get("parts", []))):
             r2n2.write_image(os.path.join(root, "images", f"{name}_{i:02d}.png"), rgba)
 
 

@@ -12,16 +12,21 @@ then run-length-encoded bytes: pairs (value 0|1, count 1..255). The voxels are s
 fastest, then z, then x (index = x*W*H + z*W + y), i.e. a C-order array of shape (D, H, W) indexed
 [x, z, y]. `read_binvox` returns the grid indexed [x, y, z] (the `fix_coords=True` convention of the
 common binvox_rw reader); the world position of voxel centre (i, j, k) is
-translate + (index + 0.5) / dim * scale, see `binvox_voxel_centers`.
+translate + (index + 0.5) / dim * scale, see `binvox_voxel_centers`. The binvox tool sets translate to
+the minimum corner of the model's bounding box and scale to its largest side (the voxels tile that cube),
+so real files (ShapeNetVox32, ShapeNet's own voxelisations) are NOT the unit box: `place_binvox` puts a
+grid where its header says, into a grid over any box (e.g. [-0.5, 0.5]^3 of the mesh's frame).
 """
 import numpy as np
 
 from modules.utils import ShapeLabError, atomic_write, require_file
 
 
-def read_binvox(path):
-    """-> (grid bool (X,Y,Z) indexed [x,y,z], translate float64 (3,), scale float)."""
-    require_file(path, "binvox file")
+def read_binvox(path, expected_dims=None):
+    """-> (grid bool (X,Y,Z) indexed [x,y,z], translate float64 (3,), scale float).
+
+    expected_dims: e.g. (32, 32, 32) (ShapeNetVox32); another size is a ShapeLabError naming the file."""
+    path = require_file(str(path), "binvox file")
     with open(path, "rb") as f:
         raw = f.read()
     header, dims, translate, scale = [], None, None, None
@@ -53,10 +58,14 @@ def read_binvox(path):
         raise ShapeLabError(f"{path}: binvox header has no 'data' line")
     if dims is None or len(dims) != 3 or min(dims) <= 0:
         raise ShapeLabError(f"{path}: binvox header needs 'dim D H W' with three positive integers, got {dims}")
+    if expected_dims is not None and tuple(dims) != tuple(expected_dims):
+        raise ShapeLabError(f"{path}: binvox grid is {'x'.join(map(str, dims))}, expected "
+                            f"{'x'.join(map(str, expected_dims))}")
     if translate is None or translate.shape != (3,):
         raise ShapeLabError(f"{path}: binvox header needs 'translate tx ty tz'")
-    if scale is None:
-        raise ShapeLabError(f"{path}: binvox header needs 'scale s'")
+    if scale is None or not np.isfinite(scale) or scale <= 0 or not np.all(np.isfinite(translate)):
+        raise ShapeLabError(f"{path}: binvox header needs 'scale s' with s > 0 and a finite translate, "
+                            f"got scale {scale}, translate {translate}")
     body = np.frombuffer(raw, dtype=np.uint8, offset=pos)
     if len(body) % 2:
         raise ShapeLabError(f"{path}: binvox data has an odd number of bytes ({len(body)}), expected (value, count) pairs")
@@ -106,3 +115,36 @@ def binvox_voxel_centers(grid, translate, scale):
     """World coordinates (N,3) of the occupied voxels' centres, in [x,y,z] index order."""
     idx = np.argwhere(np.asarray(grid))
     return np.asarray(translate, dtype=np.float64) + (idx + 0.5) / np.asarray(grid.shape) * float(scale)
+
+
+def place_binvox(grid, translate, scale, resolution=32, box=(-0.5, 0.5), eps=1e-6):
+    """Resample a binvox grid, placed by its header, into a bool (R,R,R) grid over `box`^3 (indexed [x,y,z]).
+
+    Source voxel i (axis a) covers translate[a] + [i, i+1] / dim[a] * scale. A target cell is occupied when
+    an occupied source voxel overlaps it with positive volume (a conservative resampling: identical grids
+    map one to one, coarser targets keep thin parts). box: (lo, hi) scalars or (3,) arrays; parts outside
+    the box are cut. eps: overlaps shorter than eps cells count as touching, not overlapping.
+    """
+    grid = np.asarray(grid, dtype=bool)
+    if grid.ndim != 3:
+        raise ShapeLabError(f"place_binvox: grid must be 3-D, got shape {grid.shape}")
+    translate = np.asarray(translate, np.float64).reshape(3)
+    lo = np.broadcast_to(np.asarray(box[0], np.float64), (3,))
+    hi = np.broadcast_to(np.asarray(box[1], np.float64), (3,))
+    if not np.all(hi > lo) or not float(scale) > 0:
+        raise ShapeLabError(f"place_binvox: need box hi > lo and scale > 0, got box {box}, scale {scale}")
+    res = int(resolution)
+    out = grid
+    # Separable: along each axis, target cell i is "any" over the source voxels it overlaps, a range
+    # [first, last] taken from prefix sums (no BLAS: tiny products are slow with threads on a busy machine).
+    for a in range(3):
+        n = grid.shape[a]
+        cell_edges = lo[a] + np.arange(res + 1) * (hi[a] - lo[a]) / res
+        u = (cell_edges - translate[a]) / float(scale) * n                  # in source voxel units
+        first = np.clip(np.floor(u[:-1] + eps).astype(np.int64), 0, n)
+        last = np.clip(np.ceil(u[1:] - eps).astype(np.int64) - 1, -1, n - 1)
+        moved = np.moveaxis(out, a, 0).astype(np.int32)
+        cs = np.concatenate([np.zeros((1,) + moved.shape[1:], np.int32), np.cumsum(moved, axis=0)])
+        count = cs[np.maximum(last + 1, first)] - cs[first]                 # empty ranges count 0
+        out = np.moveaxis(count > 0, 0, a)
+    return np.ascontiguousarray(out)

@@ -8,10 +8,17 @@ Conventions (OpenCV style, stated once here and relied on everywhere):
   * x_cam = R @ x_world + t; [u*z, v*z, z] = K @ x_cam; "depth" is the camera-space z.
 
 ONet / Choy et al. `img_choy2016/cameras.npz` stores, per view, `world_mat_i` = [R | t] (3x4) and
-`camera_mat_i` (3x3), an intrinsic matrix in normalised image coordinates where the image spans
-[-1, 1] in x and y (ONet's `project_to_camera` output feeds `grid_sample` directly). The two are
-related by camera_mat = S @ K with S = [[2/W, 0, -1], [0, 2/H, -1], [0, 0, 1]]; see `to_onet` /
-`from_onet`.
+`camera_mat_i` (3x3). Measured on the real release: `camera_mat` is a PIXEL intrinsic matrix (f = 35/32*137
+= 149.84375, c = 68.5 for the 137x137 images: the R2N2 Blender camera) and `world_mat` maps the shape's
+ORIGINAL (ShapeNet v1) frame, not the normalised frame of `pointcloud.npz`/`points.npz`; a normalised
+point p is first un-normalised, x = scale * p + loc, with the `loc`/`scale` stored in those npz files.
+`from_onet(..., loc, scale)` folds that into the camera (see `Camera.transformed`); ONet's own
+`fix_K_camera` maps K to [-1, 1] image coordinates (`ndc_matrix`), `units="ndc"` reads such matrices.
+
+R2N2 `rendering_metadata.txt` rows (azimuth, elevation, in-plane, distance ratio, fov) give cameras as
+PyTorch3D's R2N2 dataset computes them (`r2n2_camera`): distance = 1.75 * ratio, in-plane and fov are
+ignored, fixed intrinsics 2.1875 in NDC = 149.84375 px at 137 px (a 49.1 degree field of view); in the
+v1 frame (y up) azimuth 0 puts the camera on +x, azimuth 90 on +z, elevation raises it along +y.
 """
 import math
 from dataclasses import dataclass
@@ -120,23 +127,91 @@ class Camera:
                    t=np.asarray(d["t"], np.float64), width=int(np.asarray(d["width"])),
                    height=int(np.asarray(d["height"])), **extra)
 
+    def transformed(self, scale, loc=(0.0, 0.0, 0.0)):
+        """The same camera for coordinates p related to this camera's world by x = scale * p + loc.
+
+        x_cam = R (scale p + loc) + t = scale * (R p + (R loc + t) / scale), and a pinhole projection
+        ignores a uniform scale of camera space, so the result is a rigid camera with t' = (R loc + t)/scale
+        (depths, near and far in p's units). Used for ONet's normalised files (loc/scale of
+        pointcloud.npz) and for renders made in another frame than the stored one."""
+        scale = float(scale)
+        if not scale > 0:
+            raise ShapeLabError(f"camera transform: scale must be positive, got {scale}")
+        loc = torch.as_tensor(np.asarray(loc, np.float64), dtype=self.R.dtype)
+        if loc.shape != (3,):
+            raise ShapeLabError(f"camera transform: loc must have 3 values, got shape {tuple(loc.shape)}")
+        return Camera(K=self.K, R=self.R, t=(self.R @ loc + self.t) / scale, width=self.width, height=self.height,
+                      near=self.near / scale, far=self.far / scale)
+
     def to_onet(self):
-        """(world_mat (3,4), camera_mat (3,3)) numpy float32 in ONet's cameras.npz convention."""
+        """(world_mat (3,4), camera_mat (3,3)) numpy float32 in the real ONet cameras.npz convention:
+        camera_mat in pixel units, world_mat = [R | t] of this camera's world (write cameras of the frame
+        the loc/scale of pointcloud.npz un-normalise to; see `transformed`)."""
         world_mat = torch.cat([self.R.detach().double(), self.t.detach().double()[:, None]], dim=1)
-        camera_mat = ndc_matrix(self.width, self.height) @ self.K.detach().double()
-        return world_mat.cpu().numpy().astype(np.float32), camera_mat.cpu().numpy().astype(np.float32)
+        return world_mat.cpu().numpy().astype(np.float32), self.K.detach().double().cpu().numpy().astype(np.float32)
 
     @classmethod
-    def from_onet(cls, world_mat, camera_mat, width, height, **kwargs):
-        """Camera from ONet's `world_mat_i` (3,4) and `camera_mat_i` (3,3) and the image size."""
+    def from_onet(cls, world_mat, camera_mat, width, height, loc=None, scale=None, units="pixels", **kwargs):
+        """Camera from ONet's `world_mat_i` (3,4) and `camera_mat_i` (3,3) and the image size.
+
+        units: "pixels" (the real release, and what `to_onet` writes) or "ndc" (K already mapped to
+        [-1, 1] by ONet's `fix_K_camera`, as DVR-style files store it). With loc (3,) and scale from
+        `pointcloud.npz`/`points.npz` the camera projects the NORMALISED points of those files;
+        without them it projects original-frame (ShapeNet v1) coordinates."""
         world_mat = np.asarray(world_mat, np.float64)
         camera_mat = np.asarray(camera_mat, np.float64)
         if world_mat.shape not in ((3, 4), (4, 4)):
             raise ShapeLabError(f"world_mat: expected shape (3,4), got {world_mat.shape}")
         if camera_mat.shape not in ((3, 3), (4, 4)):
             raise ShapeLabError(f"camera_mat: expected shape (3,3), got {camera_mat.shape}")
-        K = torch.linalg.inv(ndc_matrix(width, height)) @ torch.as_tensor(camera_mat[:3, :3])
-        return cls(K=K, R=world_mat[:3, :3], t=world_mat[:3, 3], width=width, height=height, **kwargs)
+        if units == "pixels":
+            K = torch.as_tensor(camera_mat[:3, :3])
+        elif units == "ndc":
+            K = torch.linalg.inv(ndc_matrix(width, height)) @ torch.as_tensor(camera_mat[:3, :3])
+        else:
+            raise ShapeLabError(f"camera_mat units must be 'pixels' or 'ndc', got {units!r}")
+        cam = cls(K=K, R=world_mat[:3, :3], t=world_mat[:3, 3], width=width, height=height, **kwargs)
+        if (loc is None) != (scale is None):
+            raise ShapeLabError("from_onet: give both loc and scale (from pointcloud.npz) or neither")
+        return cam if loc is None else cam.transformed(float(np.asarray(scale)), np.asarray(loc, np.float64).reshape(3))
+
+
+def onet_camera_arrays(cameras):
+    """{'world_mat_i': (3,4), 'camera_mat_i': (3,3)} float32 of ONet's cameras.npz for a list of cameras
+    (the one definition of that file's keys; `modules.data.onet` reads and writes the file)."""
+    arrays = {}
+    for i, cam in enumerate(cameras):
+        arrays[f"world_mat_{i}"], arrays[f"camera_mat_{i}"] = cam.to_onet()
+    return arrays
+
+
+R2N2_SIZE = 137                      # rendered 127 px + a 10 px margin
+R2N2_FOCAL_NDC = 35.0 / 16.0         # Blender 35 mm lens on a 32 mm sensor, in [-1, 1] units (PyTorch3D 2.1875)
+R2N2_MAX_DISTANCE = 1.75             # PyTorch3D MAX_CAMERA_DISTANCE: distance = ratio * 1.75
+
+
+def r2n2_intrinsics(size=R2N2_SIZE, dtype=torch.float32):
+    """(3,3) pixel K of the R2N2 renders: f = 2.1875 * size / 2 (149.84375 at 137 px), c = size / 2."""
+    f = R2N2_FOCAL_NDC * size / 2.0
+    return torch.tensor([[f, 0, size / 2.0], [0, f, size / 2.0], [0, 0, 1]], dtype=dtype)
+
+
+def r2n2_eye(azimuth_deg, elevation_deg, distance_ratio):
+    """Camera centre (3,) in the ShapeNet v1 frame (y up) of an R2N2 metadata row (PyTorch3D's
+    `compute_extrinsic_matrix` composed with Blender's y-up -> z-up import rotation)."""
+    az, el = math.radians(azimuth_deg), math.radians(elevation_deg)
+    d = R2N2_MAX_DISTANCE * float(distance_ratio)
+    return np.array([d * math.cos(el) * math.cos(az), d * math.sin(el), d * math.cos(el) * math.sin(az)])
+
+
+def r2n2_camera(azimuth_deg, elevation_deg, distance_ratio, size=R2N2_SIZE, dtype=torch.float32, **kwargs):
+    """The camera of one R2N2 view, as PyTorch3D's R2N2 dataset computes it (in-plane rotation and the
+    metadata's fov are ignored, as there), in OpenCV convention over the v1 frame; tested against
+    PyTorch3D's formula (`BLENDER_INTRINSIC @ RT`)."""
+    eye = r2n2_eye(azimuth_deg, elevation_deg, distance_ratio)
+    R = look_at_rotation(eye.tolist(), (0.0, 0.0, 0.0), (0.0, 1.0, 0.0), dtype)
+    return Camera(K=r2n2_intrinsics(size, dtype), R=R, t=-(R @ torch.as_tensor(eye, dtype=dtype)),
+                  width=size, height=size, **kwargs)
 
 
 def intrinsics_from_fov(fov_deg, width, height, dtype=torch.float32):
