@@ -18,3 +18,8 @@ from modules.geometry.mise import marching_cubes, mise_extract, dense_extract, g
 from modules.geometry.mesh_contains import mesh_contains, winding_number  # noqa: F401
 from modules.geometry.voxels import voxelize_mesh, voxelize_points, surface_voxels, voxel_centers  # noqa: F401
 from modules.geometry.binvox import read_binvox, write_binvox, binvox_voxel_centers  # noqa: F401
+
+# --- soft rasterizer (SoftRas semantics, differentiable) ---
+from modules.geometry.soft_rasterizer import (SoftRasterizationSettings, SoftRenderer, camera_from_view_transform,  # noqa: F401
+                                              look_at_view_transform, project_vertices, rasterize_soft,
+                                              sample_vertex_colors, soft_render, soft_silhouette)
