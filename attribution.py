@@ -5,17 +5,20 @@
     python attribution.py --obj_path lamp.pts --obj_cat lamp --mode hirescam --pretrained --layer_id 7 --part_id 25
     python attribution.py --obj_path mug.xyz --mode grad_cam --target_class mug --pretrained   # classifier
 
-Writes <out_dir>/<name>_<mode>_<part|class>.{png,ply,npy} (+ _raw.npy, + _pred.png for the segmenter).
+Writes <out_dir>/<name>_<mode>_<part|class>.{png,ply,npy} (+ _raw.npy, + _pred.png for the segmenter);
+--out_dir defaults to experiments/attribution/<name>_<mode>_<part|class>. An existing result is never
+overwritten: a numbered folder is used and named.
 """
 import argparse
 
 from modules.families.pointnet.attribution import run
 from modules.attribution.pointcloud import METHODS
+from modules.families.pointnet.outputs import OneLineParser
 from modules.utils import cli_main
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--obj_path", required=True, help="point cloud: .pts, .xyz/.xyzn, .ply or .npz")
     p.add_argument("--obj_cat", default=None, help="ShapeNet-Part category (name or synset) of the object; "
                    "required for the segmenter (its one-hot input)")
@@ -36,10 +39,13 @@ def parse_args(argv=None):
     vis = p.add_mutually_exclusive_group()
     vis.add_argument("--vis_negpos", action="store_true", help="colour signed values: red positive, blue negative (default)")
     vis.add_argument("--vis_magnitude", action="store_true", help="colour |attribution| (xyz L2 norm for gbp/ig) in red")
-    p.add_argument("--pretrained", nargs="?", const="default", default="none", metavar="PATH",
+    p.add_argument("--pretrained", "--pretrained_enc", dest="pretrained", nargs="?", const="default", default="none",
+                   metavar="PATH",
                    help="weights file; without PATH: pretrained_models/pointnet_seg.pt (or pointnet_cls.pt with "
                         "--target_class); PVCNN's shapenet.pointnet.pth.tar also loads")
-    p.add_argument("--out_dir", default="out/attribution", help="output folder")
+    p.add_argument("--out_dir", "--output_dir", dest="out_dir", default=None,
+                   help="output folder (default experiments/attribution/<name>_<mode>_<part|class>)")
+    p.add_argument("--device", default="auto", help="auto (default: cuda if available), cpu or cuda[:N]")
     p.add_argument("--seed", type=int, default=0, help="seed for point sampling and SmoothGrad noise")
     return p.parse_args(argv)
 

@@ -2,7 +2,7 @@
 table's desktop (47), in the four modes (vanilla on all points, part-specific, GBP, HiResCAM).
 
     .venv/bin/python benchmarks/nst_bench.py --pretrained pretrained_models/<segmenter>.pt \
-        [--data_root data/synth/shapenet_part] [--pairs 2] [--num_iters 40] [--num_points 1024] \
+        [--data_root data/synth_nst/shapenet_part] [--pairs 2] [--num_iters 40] [--num_points 1024] \
         [--speed_points 2048 32000] [--speed_iters 2] [--images docs/images]
 
 Per mode, averaged over the pairs (test-split chairs x test-split tables):
@@ -80,7 +80,7 @@ def quality(model, pairs, args, out_root):
                     record["stats0"] = part_stats_loss(transfer, transfer.content["points"])
                     record["score0"] = desktop_score(transfer, transfer.content["points"])
 
-            result = nst.run_style_transfer(cfg, model=model, callback=at_start, progress=False)
+            result = nst.run_style_transfer(cfg, model=model, callback=at_start, progress=False, log=lambda *a: None)
             transfer, final = result["transfer"], result["points"]
             fixed = ~result["moving"]
             own_end = float(transfer.losses(final.detach())[0]["style"].detach())
@@ -125,7 +125,7 @@ def speed(model, pair, n, iters):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data_root", default="data/synth/shapenet_part")
+    p.add_argument("--data_root", default="data/synth_nst/shapenet_part")
     p.add_argument("--pretrained", default=None, help="segmenter checkpoint (without: random weights, flagged)")
     p.add_argument("--width_multiplier", type=float, default=1.0)
     p.add_argument("--pairs", type=int, default=2)

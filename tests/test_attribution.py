@@ -249,3 +249,16 @@ def test_script_bad_inputs(cloud_and_weights, capsys, tmp_path):
     assert "300 points" in err and "needs at least 1000" in err
     err = run_script(common + ["--obj_cat", "chair", "--mode", "hirescam", "--layer_id", "12"], capsys)
     assert "layer id 12" in err
+
+
+def test_script_default_folder_summary_and_no_overwrite(cloud_and_weights, tmp_path, capsys, monkeypatch):
+    cloud, weights = cloud_and_weights
+    monkeypatch.chdir(tmp_path)
+    argv = ["--obj_path", cloud, "--obj_cat", "chair", "--mode", "gbp", "--part_id", "13", "--num_samples", "64",
+            "--pretrained", weights, "--device", "cpu"]
+    first = attribution_script.main(argv)
+    assert first["out_dir"] == os.path.join("experiments", "attribution", "chair_gbp_part13")
+    printed = capsys.readouterr().out
+    assert "seg.pt" in printed and "64 points" in printed and "writing to " + first["out_dir"] in printed
+    second = attribution_script.main(argv)
+    assert second["out_dir"] == first["out_dir"] + "_1" and "not overwritten" in capsys.readouterr().out

@@ -216,3 +216,80 @@ def test_pretrained_weights_load_through_the_config(tmp_path):
     x = torch.rand(64, 3)
     torch.testing.assert_close(nst.run_segmenter(loaded, x, "chair")[1], nst.run_segmenter(ref, x, "chair")[1])
     assert not any(p.requires_grad for p in loaded.parameters()) and not loaded.training
+
+
+# ---------------------------------------------------------------- the seed examples do what they are for
+
+def _example(path, model, pair, tmp_path, values=2, **kw):
+    flags = dict(content_shape=pair[0], style_shape=pair[1], num_iters=6, num_points=128, save_every=0,
+                 output_dir=str(tmp_path / "ex"), width_multiplier=WIDTH, pictures=True, pretrained="none",
+                 device="cpu", step_size=0.05, **kw)
+    cfg = nst.load_nst_config(path, flags)
+    cfg["sweep"] = dict(cfg["sweep"], values=cfg["sweep"]["values"][:values])
+    return cfg, nst.run_sweep(cfg, model=model, progress=False, log=lambda *a: None)
+
+
+def test_progressive_layers_reconstructs_the_content_from_noise(model, pair, tmp_path):
+    cfg, results = _example("configs/nst/2_progressive_layers.yaml", model, pair, tmp_path)
+    assert cfg["init"] == "noise" and cfg["style_weight"] == 0
+    for r in results:
+        content = [h["content"] for h in r["losses"]]
+        assert content[0] > 0.01 and content[-1] < content[0]          # something to do, and it is done
+        assert r["stats"]["after"]["chamfer_to_content"] < r["stats"]["before"]["chamfer_to_content"]
+    assert not torch.equal(results[0]["points"], results[1]["points"])  # the layer sets give different results
+    assert os.path.isfile(os.path.join(os.path.dirname(results[0]["out_dir"]), "sweep.png"))
+
+
+def test_style_only_sweep_varies_something_that_matters(model, pair, tmp_path):
+    cfg, results = _example("configs/nst/1_style_only.yaml", model, pair, tmp_path)
+    assert cfg["content_weight"] == 0 and cfg["sweep"]["key"] == "style_layers"
+    assert not torch.equal(results[0]["points"], results[1]["points"])
+    for r in results:
+        assert r["losses"][-1]["style"] < r["losses"][0]["style"]
+
+
+def test_statistics_are_chamfer_distances_of_the_right_clouds(model, pair, tmp_path):
+    cfg = config(pair, tmp_path, part_specific=True, mask_class_list=[13], content_part_class=13,
+                 style_part_class=47, num_iters=3, step_size=0.05)
+    r = nst.run_style_transfer(cfg, model=model, progress=False, log=lambda *a: None)
+    t = r["transfer"]
+
+    def naive(a, b):
+        d = ((a[:, None] - b[None]) ** 2).sum(-1)
+        return float(d.min(1)[0].mean() + d.min(0)[0].mean())
+
+    style_part = t.style["points"][t.style_part]
+    assert r["stats"]["before"]["chamfer_to_content"] == 0.0
+    assert r["stats"]["after"]["chamfer_to_style"] == pytest.approx(naive(r["points"][r["moving"]], style_part), rel=1e-5)
+    assert r["stats"]["after"]["chamfer_to_content"] == pytest.approx(naive(r["points"], t.content["points"]), rel=1e-5)
+    saved = nst.read_yaml(os.path.join(r["out_dir"], "metrics.yaml"))
+    assert saved["after"] == pytest.approx(r["stats"]["after"])
+
+
+def test_outputs_are_confined_numbered_and_resumable(model, pair, tmp_path):
+    quiet = []
+    cfg = config(pair, tmp_path, exp_suffix="run", num_iters=2)
+    first = nst.run_style_transfer(cfg, model=model, progress=False, log=quiet.append)["out_dir"]
+    second = nst.run_style_transfer(cfg, model=model, progress=False, log=quiet.append)["out_dir"]
+    assert first == str(tmp_path / "out" / "run") and second == first + "_1"
+    assert "not overwritten" in quiet[-2] and "writing to " + second in quiet[-2]
+    for bad in ("../x", "/tmp/x", "a/../../b"):
+        with pytest.raises(ShapeLabError, match="exp_suffix"):
+            nst.check_config(config(pair, tmp_path, exp_suffix=bad))
+    # an interrupted run of the same config is resumed in place, not renumbered
+    def stop(it, transfer, losses):
+        if it == 2:
+            raise KeyboardInterrupt
+    cfg = config(pair, tmp_path, exp_suffix="cut", num_iters=4)
+    with pytest.raises(KeyboardInterrupt):
+        nst.run_style_transfer(cfg, model=model, callback=stop, progress=False, log=quiet.append)
+    again = nst.run_style_transfer(cfg, model=model, progress=False, log=quiet.append)
+    assert again["out_dir"] == str(tmp_path / "out" / "cut") and "resuming" in quiet[-2]
+
+
+def test_run_nst_without_arguments_runs_nothing(tmp_path, capsys, monkeypatch):
+    import run_nst
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        run_nst.main([])
+    assert exc.value.code == 2 and "-cfg" in capsys.readouterr().err and not os.listdir(tmp_path)

@@ -223,3 +223,25 @@ def test_uint8_colours_are_scaled(tmp_path):
     np.testing.assert_allclose(resolve_point_colors([[255, 128, 0]] * 2, 2), [[1, 128 / 255, 0]] * 2)
     with pytest.raises(ShapeLabError):
         resolve_point_colors(np.zeros(5), 2)
+
+
+def test_colorbar_matches_the_point_colours_and_legend_lists_present_parts():
+    from modules.vis.colors import attribution_colormap, attribution_scale
+    from modules.vis.pointclouds import point_cloud_figure
+    values = np.array([-2.0, 0.0, 0.5, 4.0])
+    pts = np.random.default_rng(0).random((4, 3))
+    fig = point_cloud_figure(pts, attribution_colors(values), colorbar=dict(values=values, label="attr"))
+    bar = fig.axes[-1]
+    assert bar.get_ylim() == pytest.approx((-4.0, 4.0))            # [-max|v|, max|v|], the colours' scale
+    cmap = attribution_colormap("negpos")
+    np.testing.assert_allclose(cmap(np.array([0.25, 0.5, 1.0]))[:, :3],     # -2, 0, 4 on the bar
+                               attribution_colors(values)[[0, 1, 3]], atol=0.01)
+    # a robust scale saturates the extreme point and says so on the bar
+    s = attribution_scale(values, 50)
+    assert s == pytest.approx(1.25)
+    assert np.allclose(attribution_colors(values, scale=s)[3], [1, 0, 0])
+    fig = point_cloud_figure(pts, np.array([12, 13, 13, 14]),
+                             legend=dict(names={12: "back", 13: "seat", 14: "leg", 15: "arm"},
+                                         labels=np.array([12, 13, 13, 14])))
+    texts = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert texts == ["12 back (1)", "13 seat (2)", "14 leg (1)"]          # arm is absent: not listed

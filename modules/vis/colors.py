@@ -2,6 +2,7 @@
 import colorsys
 
 import numpy as np
+from matplotlib.colors import LinearSegmentedColormap
 
 from modules.utils import ShapeLabError
 
@@ -51,12 +52,13 @@ def part_colors(labels):
     return out
 
 
-def attribution_colors(values, mode="negpos"):
+def attribution_colors(values, mode="negpos", scale=None):
     """(N,) attribution values -> (N,3) float RGB in [0,1].
 
     mode="negpos": grey at zero, towards red for positive and blue for negative values,
-    scaled by max |value| (so the strongest point is pure red or pure blue).
-    mode="magnitude": grey to red by |value| / max |value|.
+    scaled by `scale` (default max |value|, so the strongest point is pure red or pure blue;
+    values beyond a smaller scale saturate).
+    mode="magnitude": grey to red by |value| / scale.
     """
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 1:
@@ -65,8 +67,8 @@ def attribution_colors(values, mode="negpos"):
         raise ShapeLabError("attribution_colors: values contain NaN or inf")
     if mode not in ("negpos", "magnitude"):
         raise ShapeLabError(f"attribution_colors: mode must be 'negpos' or 'magnitude', got {mode!r}")
-    scale = np.abs(values).max() if values.size else 0.0
-    a = values / scale if scale > 0 else np.zeros_like(values)
+    scale = attribution_scale(values) if scale is None else float(scale)
+    a = np.clip(values / scale, -1, 1) if scale > 0 else np.zeros_like(values)
     red, blue = np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.0, 1.0])
     if mode == "magnitude":
         m = np.abs(a)[:, None]
@@ -74,3 +76,21 @@ def attribution_colors(values, mode="negpos"):
     pos = np.clip(a, 0, 1)[:, None]
     neg = np.clip(-a, 0, 1)[:, None]
     return (1 - pos - neg) * NEUTRAL_COLOR + pos * red + neg * blue
+
+
+def attribution_scale(values, percentile=100.0):
+    """The value attribution_colors maps to full red by default: max |value| (0 for an empty or all-zero
+    map); with percentile < 100 that percentile of |value| (a robust scale: a few extreme points saturate
+    instead of turning every other point grey)."""
+    values = np.asarray(values, dtype=np.float64)
+    return float(np.percentile(np.abs(values), percentile)) if values.size else 0.0
+
+
+def attribution_colormap(mode="negpos"):
+    """The matplotlib colormap equivalent of attribution_colors, for colour bars: on [-s, s] (negpos:
+    blue - grey - red) or [0, s] (magnitude: grey - red), s = attribution_scale(values)."""
+    if mode == "negpos":
+        return LinearSegmentedColormap.from_list("negpos", [(0, 0, 1), tuple(NEUTRAL_COLOR), (1, 0, 0)])
+    if mode == "magnitude":
+        return LinearSegmentedColormap.from_list("magnitude", [tuple(NEUTRAL_COLOR), (1, 0, 0)])
+    raise ShapeLabError(f"attribution_colormap: mode must be 'negpos' or 'magnitude', got {mode!r}")

@@ -29,7 +29,6 @@ the very same tensor values in the very same order in every iteration (exact zer
 """
 import copy
 import os
-import warnings
 
 import numpy as np
 import torch
@@ -40,15 +39,19 @@ from modules.attribution import guided_backprop_features, part_score_target, res
 from modules.config import apply_overrides, load_yaml_chain, read_yaml, validate
 from modules.engine.input_optimization import optimize_inputs
 from modules.data import categories
-from modules.families.pointnet.weights import load_segmenter
+from modules.families.pointnet.outputs import check_name, check_writable, fresh_dir
+from modules.families.pointnet.weights import describe_weights, load_segmenter
+from modules.geometry import chamfer_distance
 from modules.geometry.io import load_point_cloud, load_seg, save_point_cloud
 from modules.geometry.transforms import normalize_unit_sphere
 from modules.losses.style import STYLE_LOSSES, content_loss
 from modules.models.pointnet import SEG_LAYER_CHANNELS as LAYER_CHANNELS
 from modules.models.pointnet import make_input
-from modules.utils import ShapeLabError, save_yaml
+from modules.utils import ShapeLabError, get_device, save_yaml
 
 NUM_LAYERS = len(LAYER_CHANNELS)
+SYNTH_COMMAND = ("python preprocess.py synth --out data/synth_nst --formats shapenet_part --views 0 "
+                 "--categories chair,table,lamp --per-category 24")
 MODES = ("vanilla", "gbp", "hirescam")
 
 # Every key run_nst.py accepts (config file, --flag or key=value). Types are checked against these.
@@ -59,8 +62,8 @@ NST_DEFAULTS = {
     "style_category": "table",
     "pretrained": "auto",           # checkpoint; auto: pretrained_models/pointnet_seg.pt if present; none: random
     "width_multiplier": 1.0,        # must match the checkpoint; < 1 only for tests
-    "output_dir": "logs/nst",
-    "exp_suffix": "",               # sub-folder of output_dir for this run
+    "output_dir": "experiments/nst",
+    "exp_suffix": "",               # sub-folder of output_dir for this run (relative, confined to output_dir)
     "num_iters": 500,
     "save_every": 100,              # .ply snapshot every this many iterations (0: only the final one)
     "num_points": 2048,             # points sampled from each cloud (with replacement if the file has fewer)
@@ -82,7 +85,7 @@ NST_DEFAULTS = {
     "attr_layer": 7,                # hirescam: attributed layer id (model.attribution_layers(); 7 as the original)
     "part_labels": "auto",          # auto (file labels if present, else predicted) | predicted
     "seed": 0,
-    "device": "cpu",
+    "device": "auto",               # auto (cuda if available) | cpu | cuda[:N]
     "pictures": True,               # write panel.png and progress.gif at the end
     "sweep": None,                  # {key: name, values: [...]}: one run per value, sub-folders <key>_<i>
 }
@@ -111,6 +114,19 @@ def check_config(cfg, source="config"):
             out[key] = float(out[key])
         except (TypeError, ValueError):
             raise ShapeLabError(f"{source}: '{key}' must be a number, got {out[key]!r}") from None
+        positive = key in ("step_size", "noise_std", "width_multiplier")
+        if not np.isfinite(out[key]) or out[key] < 0 or (positive and out[key] == 0):
+            raise ShapeLabError(f"{source}: '{key}' must be a finite number {'> 0' if positive else '>= 0'}, "
+                                f"got {out[key]!r}")
+    if not isinstance(out["device"], str):
+        raise ShapeLabError(f"{source}: 'device' must be auto, cpu or cuda[:N], got {out['device']!r}")
+    if not isinstance(out["output_dir"], str) or not out["output_dir"]:
+        raise ShapeLabError(f"{source}: 'output_dir' must be a folder path, got {out['output_dir']!r}")
+    check_writable(out["output_dir"], f"{source}: output_dir")
+    if out["exp_suffix"] not in ("", None):
+        out["exp_suffix"] = check_name(out["exp_suffix"], f"{source}: exp_suffix")
+    else:
+        out["exp_suffix"] = ""
     for key in ("content_layers", "style_layers"):
         layers = out[key]
         if isinstance(layers, int):
@@ -130,8 +146,7 @@ def check_config(cfg, source="config"):
         if not out[key]:
             raise ShapeLabError(f"{source}: '{key}' is required (a .pts/.xyz/.ply/.npz point cloud)")
         if not os.path.isfile(out[key]):
-            hint = " (make the synthetic data with: python preprocess.py synth --out data/synth)" \
-                if "data/synth" in str(out[key]) else ""
+            hint = f" (make the synthetic data with: {SYNTH_COMMAND})" if "data/synth" in str(out[key]) else ""
             raise ShapeLabError(f"{source}: {key} file not found: {out[key]}{hint}")
     out["content_category"] = categories.category_name(out["content_category"])
     out["style_category"] = categories.category_name(out["style_category"])
@@ -189,26 +204,61 @@ def to_global_labels(labels, category, path):
                         f"nor global part ids of '{category}' ({_part_list(category)})")
 
 
-def load_shape(path, category, num_points, rng):
-    """Read a cloud (+ labels from the file or a ShapeNet-Part .seg), normalise to the unit sphere,
-    sample `num_points` (without replacement when the file has enough points).
+def read_cloud(path):
+    """modules.geometry.io.load_point_cloud, with a folder or an unreadable file as a one-line error."""
+    if os.path.isdir(path):
+        raise ShapeLabError(f"{path}: is a folder, expected a point cloud file (.pts/.xyz/.xyzn/.ply/.npz)")
+    try:
+        return load_point_cloud(path)
+    except OSError as err:
+        raise ShapeLabError(f"{path}: cannot be read ({err.strerror or err})") from None
 
-    Returns dict(points (N,3) float32 tensor, labels (N,) int64 tensor or None, path).
+
+def load_shape(path, category, num_points, rng, allow_duplicates=True, flag="num_points"):
+    """Read a cloud (+ labels from the file or a ShapeNet-Part .seg), normalise to the unit sphere,
+    sample `num_points` (without replacement when the file has enough points; with replacement, i.e.
+    duplicated points, only when `allow_duplicates`, else an error naming `flag`). num_points None: all
+    points of the file, in file order.
+
+    Returns dict(points (N,3) float32 tensor, labels (N,) int64 tensor or None, path, file_points,
+    duplicates (bool)).
     """
-    cloud = load_point_cloud(path)
+    cloud = read_cloud(path)
     points, labels = cloud["points"], cloud["labels"]
+    n = len(points)
+    if n == 0:
+        raise ShapeLabError(f"{path}: the point cloud has no points")
+    if not np.all(np.isfinite(points)):
+        raise ShapeLabError(f"{path}: the point cloud has NaN or infinite coordinates")
+    if float(np.ptp(points, axis=0).max()) == 0.0:
+        raise ShapeLabError(f"{path}: all {n} points coincide (a cloud needs extent to be normalised)")
     if labels is None:
         seg = find_seg_file(path)
         if seg is not None:
             labels = load_seg(seg)
-            if len(labels) != len(points):
-                raise ShapeLabError(f"{seg}: {len(labels)} labels for {len(points)} points in {path}")
+            if len(labels) != n:
+                raise ShapeLabError(f"{seg}: {len(labels)} labels for {n} points in {path}")
     if labels is not None:
         labels = to_global_labels(labels, category, path)
-    replace = len(points) < num_points
-    idx = rng.choice(len(points), num_points, replace=replace)
+    if num_points is None:
+        idx = np.arange(n)
+    elif num_points > n and not allow_duplicates:
+        raise ShapeLabError(f"{flag} {num_points}: {path} has only {n} points (give {flag} {n} or fewer, or "
+                            "leave it out to use every point once)")
+    else:
+        idx = rng.choice(n, num_points, replace=num_points > n)
     pts = normalize_unit_sphere(torch.from_numpy(points[idx]).float()[None])[0]
-    return dict(points=pts.contiguous(), labels=None if labels is None else torch.from_numpy(labels[idx]), path=path)
+    return dict(points=pts.contiguous(), labels=None if labels is None else torch.from_numpy(labels[idx]), path=path,
+                file_points=n, duplicates=len(idx) > n)
+
+
+def describe_shape(shape, category):
+    """'path (chair, 2048 of 2500 points)' for the run summaries; says when points were duplicated."""
+    used, n = len(shape["points"]), shape["file_points"]
+    how = f"{used} points drawn with replacement from {n} (duplicates)" if shape["duplicates"] else \
+        (f"all {n} points" if used == n else f"{used} of {n} points")
+    labels = "file labels" if shape["labels"] is not None else "no labels"
+    return f"{shape['path']} ({category}, {how}, {labels})"
 
 
 def run_segmenter(model, points, category):
@@ -427,29 +477,74 @@ def save_snapshot(path, points, part_ids):
     save_point_cloud(path, points.detach().cpu().numpy(), colors=vis.part_colors(labels), labels=labels)
 
 
-def run_style_transfer(cfg, model=None, callback=None, progress=True):
-    """Run one style transfer described by `cfg` (see NST_DEFAULTS). Returns a result dict:
-    points (N,3), initial_points, moving (N,) bool, losses (list of per-iteration dicts), out_dir.
+def shape_statistics(transfer, points):
+    """Measured shape statistics of a cloud `points` (N,3) of this transfer, with
+    modules.geometry.chamfer_distance (PyTorch3D: squared distances, mean each way, the two summed), in
+    the unit-sphere frame both clouds were normalised to:
+      chamfer_to_style: the moving points (all points unless part-specific) to the style part's points
+                        (the whole style cloud when no style part is set);
+      chamfer_to_content: the whole cloud to the content cloud."""
+    style = transfer.style["points"] if transfer.style_part is None else transfer.style["points"][transfer.style_part]
+    with torch.no_grad():
+        moving = points.detach()[transfer.moving]
+        return {"chamfer_to_style": float(chamfer_distance(moving[None], style[None])[0]),
+                "chamfer_to_content": float(chamfer_distance(points.detach()[None], transfer.content["points"][None])[0])}
 
+
+def _resumable(out_dir, cfg):
+    """An interrupted run of the same config: config.yaml equal, a checkpoint, no final result."""
+    return (os.path.isfile(os.path.join(out_dir, "config.yaml")) and read_yaml(os.path.join(out_dir, "config.yaml")) == cfg
+            and os.path.isfile(os.path.join(out_dir, "checkpoints", "latest.pt"))
+            and not os.path.isfile(os.path.join(out_dir, "stylization_final.ply")))
+
+
+def describe_run(cfg, transfer):
+    moving = int(transfer.moving.sum())
+    if cfg["part_specific"]:
+        what = f"part-specific: content parts {cfg['mask_class_list']} move ({moving} points)"
+    else:
+        what = f"all {moving} points move"
+    if transfer.style_part is not None:
+        what += f", style part {cfg['style_part_class']} ({int(transfer.style_part.sum())} style points)"
+    return (f"mode {cfg['mode']}, {what}; start {cfg['init']}; {cfg['num_iters']} Adam iterations, step "
+            f"{cfg['step_size']}; content {cfg['content_weight']:g} x layers {cfg['content_layers']}, style "
+            f"{cfg['style_weight']:g} x {cfg['style_loss']} on layers {cfg['style_layers']}")
+
+
+def run_style_transfer(cfg, model=None, callback=None, progress=True, log=print):
+    """Run one style transfer described by `cfg` (see NST_DEFAULTS). Returns a result dict:
+    points (N,3), initial_points, moving (N,) bool, losses (list of per-iteration dicts), out_dir,
+    stats {"before": shape_statistics, "after": ...}.
+
+    Output folder: output_dir[/exp_suffix]; an interrupted run of the same config there is resumed, any
+    other existing result is kept and a numbered sibling folder is used (and named in the log). All
+    inputs are checked before anything is written.
     `callback(iteration, transfer, losses)` is called after every iteration. A KeyboardInterrupt
     (Ctrl-C, or raised by the callback) writes `stylization_interrupted.ply` atomically and re-raises.
     """
     cfg = check_config(cfg)
     torch.manual_seed(cfg["seed"])
     rng = np.random.default_rng(cfg["seed"])
-    device = torch.device(cfg["device"])
-    if model is None:
-        model = load_segmenter(cfg["pretrained"], cfg["width_multiplier"], device)
+    device = get_device(cfg["device"])
     content = load_shape(cfg["content_shape"], cfg["content_category"], cfg["num_points"], rng)
     style = load_shape(cfg["style_shape"], cfg["style_category"], cfg["num_points"], rng)
+    if model is None:
+        model = load_segmenter(cfg["pretrained"], cfg["width_multiplier"], device)
+    model = model.to(device)
     for shape in (content, style):
         shape["points"] = shape["points"].to(device)
     transfer = StyleTransfer(cfg, model, content, style)
     out_dir = os.path.join(cfg["output_dir"], cfg["exp_suffix"]) if cfg["exp_suffix"] else cfg["output_dir"]
-    config_path = os.path.join(out_dir, "config.yaml")
-    # resume an interrupted run of the same config; any other config in that folder starts afresh
-    resume = os.path.isfile(config_path) and read_yaml(config_path) == cfg
-    save_yaml(cfg, config_path)
+    resume = _resumable(out_dir, cfg)
+    note = f"resuming the interrupted run in {out_dir}" if resume else ""
+    if not resume:
+        out_dir, note = fresh_dir(out_dir, "output_dir")
+    log(f"nst: segmenter with {describe_weights(model)}, device {device}\n"
+        f"  content {describe_shape(content, cfg['content_category'])}\n"
+        f"  style   {describe_shape(style, cfg['style_category'])}\n"
+        f"  {describe_run(cfg, transfer)}\n"
+        f"  writing to {out_dir}" + (f"\n  note: {note}" if note else ""))
+    save_yaml(cfg, os.path.join(out_dir, "config.yaml"))
     initial = transfer.current_points().detach().clone()
     frames = []
 
@@ -469,21 +564,36 @@ def run_style_transfer(cfg, model=None, callback=None, progress=True):
                               on_snapshot=on_snapshot, resume=resume, progress=progress, desc="nst",
                               on_step=None if callback is None else (lambda it, logs: callback(it, transfer, logs)))
     final = transfer.current_points().detach()
+    stats = {"before": shape_statistics(transfer, initial), "after": shape_statistics(transfer, final)}
+    save_yaml({"iterations": cfg["num_iters"], "statistic": "PyTorch3D chamfer_distance (squared, mean each way, "
+               "summed), unit-sphere frames", **stats,
+               "final_losses": history[-1] if history else {}}, os.path.join(out_dir, "metrics.yaml"))
+    log(f"  chamfer to the style {'part' if transfer.style_part is not None else 'cloud'}: "
+        f"{stats['before']['chamfer_to_style']:.4g} -> {stats['after']['chamfer_to_style']:.4g}; to the content: "
+        f"{stats['before']['chamfer_to_content']:.4g} -> {stats['after']['chamfer_to_content']:.4g}")
     if cfg["pictures"]:
-        _save_pictures(out_dir, content, style, transfer, frames)
-    return dict(points=final, initial_points=initial, moving=transfer.moving, losses=history,
-                out_dir=out_dir, transfer=transfer)
+        _save_pictures(out_dir, content, style, transfer, frames, stats)
+    return dict(points=final.cpu(), initial_points=initial.cpu(), moving=transfer.moving.cpu(), losses=history,
+                out_dir=out_dir, transfer=transfer, stats=stats, cfg=cfg)
 
 
-def _save_pictures(out_dir, content, style, transfer, frames):
-    """panel.png: content / style / result coloured by part; progress.gif: the snapshots."""
+def _stats_line(stats, key):
+    return f"{stats['before'][key]:.3g} -> {stats['after'][key]:.3g}"
+
+
+def _save_pictures(out_dir, content, style, transfer, frames, stats):
+    """panel.png: content / style / result coloured by part, with the measured Chamfer distances and a
+    part legend; progress.gif: the snapshots."""
     style_parts = transfer.style_labels.cpu().numpy()
     content_parts = transfer.content_labels.cpu().numpy()
     it, pts, parts = frames[-1]
+    target = f"style part {transfer.cfg['style_part_class']}" if transfer.style_part is not None else "style"
     vis.save_panels_png(os.path.join(out_dir, "panel.png"), [
-        dict(points=content["points"].cpu().numpy(), colors=content_parts, title="content"),
-        dict(points=style["points"].cpu().numpy(), colors=style_parts, title="style"),
-        dict(points=pts, colors=parts, title=f"result (it {it})")])
+        dict(points=content["points"].cpu().numpy(), colors=content_parts,
+             title=f"content | CD to result {_stats_line(stats, 'chamfer_to_content')}"),
+        dict(points=style["points"].cpu().numpy(), colors=style_parts,
+             title=f"{target} | CD {_stats_line(stats, 'chamfer_to_style')}"),
+        dict(points=pts, colors=parts, title=f"result, iteration {it}")], panel_size=3.4)
     vis.save_gif(os.path.join(out_dir, "progress.gif"),
                  [vis.point_cloud_image(p, c, title=f"it {i}", figsize=(3, 3)) for i, p, c in frames])
 
@@ -500,24 +610,72 @@ def load_nst_config(path, flag_values=None, overrides=()):
     return check_config(cfg, source=path or "run_nst.py")
 
 
-def run_sweep(cfg, model=None, progress=True):
-    """One run per value of cfg['sweep'] = {key: K, values: [...]} (sub-folders K_0, K_1, ...), or a
-    single run without a sweep. Returns the list of results."""
+def _sweep_stat(cfg):
+    """The statistic a sweep picture shows: what the objective pulls towards."""
+    if cfg["style_weight"] == 0:
+        return "chamfer_to_content", "CD to content"
+    return "chamfer_to_style", "CD to style" + (" part" if cfg["style_part_class"] is not None and
+                                                 (cfg["part_specific"] or cfg["mode"] != "vanilla") else "")
+
+
+def run_sweep(cfg, model=None, progress=True, log=print):
+    """One run per value of cfg['sweep'] = {key: K, values: [...]} (sub-folders K_0, K_1, ... of one sweep
+    folder, plus sweep.png: the results side by side with the swept value and the measured Chamfer
+    distance), or a single run without a sweep. Returns the list of results."""
     cfg = check_config(cfg)
     sweep = cfg.pop("sweep")
     if not sweep:
-        return [run_style_transfer(cfg, model, progress=progress)]
-    if not isinstance(sweep, dict) or set(sweep) != {"key", "values"} or not isinstance(sweep["values"], list):
-        raise ShapeLabError(f"sweep must be {{key: <config key>, values: [...]}}, got {sweep!r}")
-    if sweep["key"] not in NST_DEFAULTS or sweep["key"] == "sweep":
-        raise ShapeLabError(f"sweep key '{sweep['key']}' is not a config key; valid: {', '.join(NST_DEFAULTS)}")
-    results = []
-    base_suffix = cfg["exp_suffix"]
+        return [run_style_transfer(cfg, model, progress=progress, log=log)]
+    if not isinstance(sweep, dict) or set(sweep) != {"key", "values"} or not isinstance(sweep["values"], list) \
+            or not sweep["values"]:
+        raise ShapeLabError(f"sweep must be {{key: <config key>, values: [one or more values]}}, got {sweep!r}")
+    if sweep["key"] not in NST_DEFAULTS or sweep["key"] in ("sweep", "output_dir", "exp_suffix"):
+        raise ShapeLabError(f"sweep key '{sweep['key']}' is not a config key that can vary; valid: "
+                            + ", ".join(k for k in NST_DEFAULTS if k not in ("sweep", "output_dir", "exp_suffix")))
+    run_cfgs = []
     for i, value in enumerate(sweep["values"]):
-        run_cfg = dict(cfg, **{sweep["key"]: value})
-        run_cfg["exp_suffix"] = os.path.join(base_suffix, f"{sweep['key']}_{i}") if base_suffix else f"{sweep['key']}_{i}"
-        run_cfg = check_config(run_cfg, source=f"sweep {sweep['key']}={value!r}")
+        run_cfg = dict(cfg, **{sweep["key"]: value}, exp_suffix=f"{sweep['key']}_{i}")
+        run_cfgs.append(check_config(run_cfg, source=f"sweep {sweep['key']}={value!r}"))   # all checked first
+    parent = os.path.join(cfg["output_dir"], cfg["exp_suffix"]) if cfg["exp_suffix"] else cfg["output_dir"]
+    record = dict(cfg, sweep=sweep)
+    sweep_file = os.path.join(parent, "sweep.yaml")
+    if not (os.path.isfile(sweep_file) and read_yaml(sweep_file) == record
+            and not os.path.isfile(os.path.join(parent, "sweep.png"))):
+        parent, note = fresh_dir(parent, "output_dir")
+        if note:
+            log(f"note: {note}")
+    log(f"sweep over {sweep['key']}: {len(run_cfgs)} runs in {parent}")
+    results = []
+    for run_cfg in run_cfgs:
+        run_cfg.update(output_dir=parent)
         if model is None:
-            model = load_segmenter(run_cfg["pretrained"], run_cfg["width_multiplier"], torch.device(run_cfg["device"]))
-        results.append(run_style_transfer(run_cfg, model, progress=progress))
+            model = load_segmenter(run_cfg["pretrained"], run_cfg["width_multiplier"], get_device(run_cfg["device"]))
+        results.append(run_style_transfer(run_cfg, model, progress=progress, log=log))
+    save_yaml(record, sweep_file)
+    if cfg["pictures"]:
+        log(f"sweep picture: {render_sweep(parent)}")
     return results
+
+
+def render_sweep(parent):
+    """sweep.png from a finished sweep folder (sweep.yaml, <key>_<i>/stylization_final.ply, metrics.yaml):
+    the reference cloud (the content when the style weight is 0, else the style) and every result side by
+    side, titled with the swept value and the measured Chamfer distance (start -> end). Returns the path."""
+    record = read_yaml(os.path.join(parent, "sweep.yaml"))
+    sweep = record["sweep"]
+    key, label = _sweep_stat(record)
+    ref_key = "content" if key == "chamfer_to_content" else "style"
+    ref = load_shape(record[f"{ref_key}_shape"], record[f"{ref_key}_category"], record["num_points"],
+                     np.random.default_rng(record["seed"]))
+    panels = [dict(points=ref["points"].numpy(), colors=None if ref["labels"] is None else ref["labels"].numpy(),
+                   title=f"{ref_key} (reference)")]
+    for i, value in enumerate(sweep["values"]):
+        folder = os.path.join(parent, f"{sweep['key']}_{i}")
+        cloud = load_point_cloud(os.path.join(folder, "stylization_final.ply"))
+        stats = read_yaml(os.path.join(folder, "metrics.yaml"))
+        panels.append(dict(points=cloud["points"], colors=cloud["labels"],
+                           title=f"{sweep['key']} {value}\n{label} {_stats_line(stats, key)}"))
+    path = os.path.join(parent, "sweep.png")
+    ncols = min(len(panels), 4)
+    vis.save_panels_png(path, panels, ncols=ncols, panel_size=3.2)
+    return path

@@ -34,11 +34,17 @@ def resolve_weights(pretrained, default_path):
         return None
     if not os.path.isfile(pretrained):
         hint = ""
-        if os.path.basename(pretrained) == "shapenet.pointnet.pth.tar":
-            hint = (f" (PVCNN's checkpoint: download it yourself and give its path, or use ours: "
-                    f"{os.path.relpath(DEFAULT_SEG_WEIGHTS, os.getcwd())})")
+        if "shapenet.pointnet" in os.path.basename(str(pretrained)):   # the seed's names (PVCNN's file, its copy)
+            hint = (f" (PVCNN's checkpoint, not shipped: download it and give its path, or use ours, the default: "
+                    f"{os.path.relpath(default_path, os.getcwd())}, e.g. leave the flag out)")
         raise ShapeLabError(f"pretrained: checkpoint not found: {pretrained}{hint}")
     return pretrained
+
+
+def describe_weights(model):
+    """One line for the tools' run summaries: which weights the network has."""
+    path = getattr(model, "weights_path", None)
+    return f"weights {os.path.relpath(path, os.getcwd())}" if path else "RANDOM weights (no pretrained file)"
 
 
 def _file_meta(path):
@@ -58,6 +64,7 @@ def load_segmenter(pretrained="auto", width_multiplier=None, device="cpu", froze
     model = PointNetPartSeg(num_classes=cats.NUM_PART_CLASSES, num_shapes=cats.NUM_SHAPES, width_multiplier=width)
     if path is not None:
         load_weights(model, meta or path, f"segmenter weights {path}")
+    model.weights_path = path            # what the tools print: the file used, None = random weights
     model.to(device).eval()
     if frozen:
         for p in model.parameters():
@@ -73,4 +80,5 @@ def load_classifier(pretrained="auto", device="cpu"):
     model = PointNetCls(num_classes=len(names), width_multiplier=float(meta.get("width_multiplier", 1.0)))
     if path is not None:
         load_weights(model, meta or path, f"classifier weights {path}")
+    model.weights_path = path
     return model.to(device).eval(), names
