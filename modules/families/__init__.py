@@ -4,4 +4,4 @@ Layout of a family home (the shape of ConvONet's `src/<method>/`): `__init__.py`
 datasets, tasks and generator; `config.py` holds the config defaults; `training.py` the Task(s);
 `generation.py` the Generator; `evaluation.py` family-specific evaluation. See README "Adding a family".
 """
-from modules.families import occupancy, pointnet, toy  # noqa: F401
+from modules.families import neural_parts, occupancy, pointnet, toy  # noqa: F401
