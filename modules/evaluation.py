@@ -9,6 +9,11 @@ Ground truth, per object, one of
   100k samples of the ground-truth mesh, IoU of the two meshes on uniform points in [-0.5, 0.5]^3
   (IF-Net uses 1M points; `iou_samples`). An IF-Net folder with only surface_30000_samples.npy gives the
   distance metrics and F-scores against those points (no normals, no IoU: the row leaves them empty).
+- ONet layout with pointcloud.npz but no points.npz: the surface metrics; IoU left empty (the
+  row's `note` says so).
+- human sequences (`data_type="human"`, the DFAUST-style layout of modules.data.humans): generation/
+  <sequence>/<frame>/ against <gt>/<sequence>/surface_points_seq/<frame>.npz (points, normals; part labels
+  not needed) or mesh_seq/<frame>.off, and points_seq/<frame>.npz for the IoU.
 Outputs next to generation/: evaluation_results.csv (one row per object, `error` says why a row has no
 numbers), evaluation_results_classes.csv (per class, class mean, object mean) and evaluation_results.md
 (the same summary as a Markdown table).
@@ -22,16 +27,19 @@ import numpy as np
 import yaml
 
 from modules.data.categories import SYNSET_TO_NAME
+from modules.data.humans import frame_paths
 from modules.data.ifnet import read_surface_samples
+from modules.data.npz import check_array, load_npz
 from modules.data.onet import read_pointcloud_npz, read_points_npz
 from modules.geometry.io import load_mesh
 from modules.metrics import eval_mesh, mesh_iou, sample_mesh_surface
-from modules.utils import ShapeLabError, atomic_write
+from modules.utils import ShapeLabError, atomic_write, check_output_file
 
 MESH_NAME = "surface_reconstruction.off"
 GT_MESH_NAMES = ("isosurf_scaled.off", "model.off")
 IFNET_SURFACE_NAME = "surface_30000_samples.npy"  # fallback GT: surface metrics only (no normals, no IoU)
 # Columns of the Markdown summary (all metrics go into the CSV files).
+RESULT_FILES = ("evaluation_results.csv", "evaluation_results_classes.csv", "evaluation_results.md")
 SUMMARY_METRICS = ("iou", "chamfer-L1", "chamfer-L2", "normals", "f-score", "f-score-0.005", "f-score-0.015",
                    "f-score-0.02", "f1@0.05")
 
@@ -74,30 +82,36 @@ def default_gt_path(out_dir):
     raise ShapeLabError(f"no -gt_path given and {config} does not record data.root; pass -gt_path DIR")
 
 
+NO_IOU_NOTE = "no points.npz: IoU left empty"
+
+
 def evaluate_object(task):
-    """One row: {class, id, <metrics>, seconds, error}. Never raises for a bad mesh or ground truth."""
+    """One row: {class, id, <metrics>, seconds, error, note}. Never raises for a bad mesh or ground truth."""
 
     cls, obj, mesh_path, gt_dir, opts = task
     row = {"class": cls, "id": obj}
     start = time.perf_counter()
     try:
         mesh = load_mesh(mesh_path, allow_empty=True)
-        layout = ground_truth_layout(gt_dir, opts.get("data_type"))
-        if layout == "onet":
-            gt_points, gt_normals = read_pointcloud_npz(os.path.join(gt_dir, "pointcloud.npz"))
-            iou_points, iou_occ = read_points_npz(os.path.join(gt_dir, "points.npz"))
-            row.update(eval_mesh(mesh, gt_points, gt_normals, iou_points, iou_occ, n_samples=opts["n_samples"],
-                                 contains_method=opts["contains_method"]))
-        elif layout.endswith(".npy"):  # IF-Net folder without its mesh: surface samples only, no normals / IoU
-            row.update(eval_mesh(mesh, read_surface_samples(layout), None, n_samples=opts["n_samples"]))
+        data_type = opts.get("data_type")
+        if data_type == "human":
+            row.update(_evaluate_human(mesh, opts["gt_root"], cls, obj, opts))
         else:
-            gt_mesh = load_mesh(layout)
-            gt_points, gt_normals = sample_mesh_surface(gt_mesh.vertices, gt_mesh.faces, opts["n_samples"], seed=1)
-            if len(gt_points) == 0:
-                raise ShapeLabError(f"{layout}: ground-truth mesh has zero area")
-            row.update(eval_mesh(mesh, gt_points, gt_normals, n_samples=opts["n_samples"]))
-            row["iou"] = 0.0 if len(mesh.faces) == 0 else mesh_iou(
-                mesh, gt_mesh, n_points=opts["iou_samples"], box=(-0.5, 0.5), contains_method=opts["contains_method"])
+            layout = ground_truth_layout(gt_dir, data_type)
+            if layout == "onet":
+                gt_points, gt_normals = read_pointcloud_npz(os.path.join(gt_dir, "pointcloud.npz"))
+                iou_path = os.path.join(gt_dir, "points.npz")
+                if os.path.isfile(iou_path):
+                    iou_points, iou_occ = read_points_npz(iou_path)
+                else:
+                    iou_points, iou_occ = None, None
+                    row["note"] = NO_IOU_NOTE
+                row.update(eval_mesh(mesh, gt_points, gt_normals, iou_points, iou_occ, n_samples=opts["n_samples"],
+                                     contains_method=opts["contains_method"]))
+            elif layout.endswith(".npy"):  # IF-Net folder without its mesh: surface samples only, no normals / IoU
+                row.update(eval_mesh(mesh, read_surface_samples(layout), None, n_samples=opts["n_samples"]))
+            else:
+                row.update(_evaluate_against_mesh(mesh, layout, opts))
         row["empty"] = int(len(mesh.faces) == 0)
         row["error"] = ""
     except ShapeLabError as err:
@@ -108,11 +122,53 @@ def evaluate_object(task):
     return row
 
 
+def _evaluate_against_mesh(mesh, gt_path, opts, iou=True):
+    gt_mesh = load_mesh(gt_path)
+    gt_points, gt_normals = sample_mesh_surface(gt_mesh.vertices, gt_mesh.faces, opts["n_samples"], seed=1)
+    if len(gt_points) == 0:
+        raise ShapeLabError(f"{gt_path}: ground-truth mesh has zero area")
+    row = eval_mesh(mesh, gt_points, gt_normals, n_samples=opts["n_samples"])
+    if iou:
+        row["iou"] = 0.0 if len(mesh.faces) == 0 else mesh_iou(
+            mesh, gt_mesh, n_points=opts["iou_samples"], box=(-0.5, 0.5), contains_method=opts["contains_method"])
+    return row
+
+
+def _evaluate_human(mesh, gt_root, sequence, frame, opts):
+    """A frame of a human sequence: surface metrics against surface_points_seq (or the frame's mesh), IoU on
+    points_seq when it is there."""
+    if not frame.isdigit():
+        raise ShapeLabError(f"{sequence}/{frame}: a human frame folder is named by its frame number (00000)")
+    paths = frame_paths(gt_root, sequence, int(frame))
+    if not os.path.isdir(os.path.join(gt_root, sequence)):
+        raise ShapeLabError(f"ground truth sequence not found: {os.path.join(gt_root, sequence)}")
+    iou_points = iou_occ = None
+    if os.path.isfile(paths["points"]):
+        iou_points, iou_occ = read_points_npz(paths["points"])
+    if os.path.isfile(paths["surface"]):
+        d = load_npz(paths["surface"], ["points", "normals"], "surface points")
+        points = check_array(d["points"], (None, 3), paths["surface"], "points").astype(np.float32)
+        normals = check_array(d["normals"], (len(points), 3), paths["surface"], "normals").astype(np.float32)
+        row = eval_mesh(mesh, points, normals, iou_points, iou_occ, n_samples=opts["n_samples"],
+                        contains_method=opts["contains_method"])
+    elif os.path.isfile(paths["mesh"]):
+        gt_mesh = load_mesh(paths["mesh"])
+        points, normals = sample_mesh_surface(gt_mesh.vertices, gt_mesh.faces, opts["n_samples"], seed=1)
+        row = eval_mesh(mesh, points, normals, iou_points, iou_occ, n_samples=opts["n_samples"],
+                        contains_method=opts["contains_method"])
+    else:
+        raise ShapeLabError(f"{sequence}/{frame}: no ground truth, expected {paths['surface']} or {paths['mesh']}")
+    if iou_points is None:
+        row["note"] = "no points_seq file: IoU left empty"
+    return row
+
+
 def ground_truth_layout(gt_dir, data_type=None):
-    """'onet' when pointcloud.npz + points.npz are there, else the path of the IF-Net ground-truth mesh."""
+    """'onet' when pointcloud.npz is there (points.npz gives the IoU), else the path of the IF-Net
+    ground-truth mesh (or surface samples)."""
     if not os.path.isdir(gt_dir):
         raise ShapeLabError(f"ground truth folder not found: {gt_dir}")
-    has_onet = all(os.path.isfile(os.path.join(gt_dir, n)) for n in ("pointcloud.npz", "points.npz"))
+    has_onet = os.path.isfile(os.path.join(gt_dir, "pointcloud.npz"))
     if has_onet and data_type in (None, "onet"):
         return "onet"
     if data_type != "onet":
@@ -120,8 +176,8 @@ def ground_truth_layout(gt_dir, data_type=None):
             path = os.path.join(gt_dir, name)
             if os.path.isfile(path):
                 return path
-    wanted = "pointcloud.npz + points.npz" if data_type == "onet" else \
-        f"pointcloud.npz + points.npz (ONet) or {' / '.join(GT_MESH_NAMES + (IFNET_SURFACE_NAME,))} (IF-Net)"
+    wanted = "pointcloud.npz (+ points.npz for IoU)" if data_type == "onet" else \
+        f"pointcloud.npz (ONet) or {' / '.join(GT_MESH_NAMES + (IFNET_SURFACE_NAME,))} (IF-Net)"
     raise ShapeLabError(f"{gt_dir}: no ground truth found, expected {wanted}")
 
 
@@ -139,8 +195,12 @@ def evaluate_generation(generation_path, gt_path=None, jobs=1, n_samples=100000,
     gt_root = gt_path if gt_path is not None else default_gt_path(out_dir)
     if not os.path.isdir(gt_root):
         raise ShapeLabError(f"-gt_path {gt_root}: not a folder")
+    if int(n_samples) < 1 or int(iou_samples) < 1:
+        raise ShapeLabError(f"n_samples {n_samples} / iou_samples {iou_samples}: expected integers >= 1")
+    for name in RESULT_FILES:
+        check_output_file(os.path.join(out_dir, name), "results file")
     opts = {"n_samples": int(n_samples), "iou_samples": int(iou_samples), "contains_method": contains_method,
-            "data_type": data_type}
+            "data_type": data_type, "gt_root": gt_root}
     tasks = [(cls, obj, path, os.path.join(gt_root, cls, obj), opts)
              for cls, obj, path in find_generated_meshes(generation_dir)]
     if jobs <= 1:
@@ -184,7 +244,7 @@ def metric_columns(rows):
     cols = []
     for row in rows:
         for key in row:
-            if key not in ("class", "id", "error", "seconds", "empty") and key not in cols:
+            if key not in ("class", "id", "error", "seconds", "empty", "note") and key not in cols:
                 cols.append(key)
     return cols
 
@@ -192,7 +252,7 @@ def metric_columns(rows):
 def write_results(out_dir, rows, summary):
     """evaluation_results.csv, evaluation_results_classes.csv, evaluation_results.md (atomic)."""
     metrics = metric_columns(rows)
-    object_cols = ["class", "id"] + metrics + ["empty", "seconds", "error"]
+    object_cols = ["class", "id"] + metrics + ["empty", "seconds", "error", "note"]
     _write_csv(os.path.join(out_dir, "evaluation_results.csv"), object_cols, rows)
     class_cols = ["class", "name", "objects", "failed", "empty"] + metrics
     _write_csv(os.path.join(out_dir, "evaluation_results_classes.csv"), class_cols, summary)
@@ -205,17 +265,26 @@ def write_results(out_dir, rows, summary):
 
 def markdown_table(summary, rows):
     shown = [m for m in SUMMARY_METRICS if any(m in e for e in summary)]
-    head = ["class", "objects", "failed"] + shown
+    head = ["class", "objects", "failed", "empty"] + shown
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for entry in summary:
         label = entry["name"] if entry["name"] == entry["class"] else f"{entry['name']} ({entry['class']})"
         if entry["class"] in ("class mean", "object mean"):
             label = f"**{label}**"
-        cells = [label, str(entry["objects"]), str(entry["failed"])] + [_fmt(entry.get(m)) for m in shown]
+        cells = [label, str(entry["objects"]), str(entry["failed"]), str(entry.get("empty", 0))] + \
+            [_fmt(entry.get(m)) for m in shown]
         lines.append("| " + " | ".join(cells) + " |")
     failed = [r for r in rows if r.get("error")]
     text = "\n".join(lines) + "\n"
     text += "\nchamfer-L1 / chamfer-L2 in unit-cube units (papers print chamfer-L1 x10); f1@0.05 in percent.\n"
+    empty = [r for r in rows if not r.get("error") and r.get("empty")]
+    if empty:
+        text += (f"\n{len(empty)} of {len(rows)} predicted meshes are empty (the occupancy never crossed the "
+                 f"threshold): they count with IoU 0 and the distance of an empty prediction.\n")
+    notes = sorted({r["note"] for r in rows if r.get("note") and not r.get("error")})
+    for note in notes:
+        count = sum(1 for r in rows if r.get("note") == note and not r.get("error"))
+        text += f"\n{count} object(s): {note}.\n"
     if failed:
         text += f"\n{len(failed)} object(s) failed and are left out of the means:\n\n"
         text += "".join(f"- {r['class']}/{r['id']}: {r['error']}\n" for r in failed)

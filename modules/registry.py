@@ -4,7 +4,10 @@ the generator `generate.py` uses for a task.
 The registries start empty. Each family home (`modules/families/<family>/__init__.py`) registers its
 builders with ordinary calls that a reader can grep (`MODELS.register("airnet", ...)`), and
 `modules/families/__init__.py` imports every family: scripts `import modules.families` once. The
-defaults given at registration are also the schema the config loader validates keys and types against.
+defaults given at registration are also the schema the config loader validates keys and types against;
+`schema=` adds, for the keys whose default does not say it all, a spec string (range, choices, null):
+`schema={"hidden": "int >= 1", "dropout": "float in [0, 1)", "feature_type": "planes | grid"}` (the
+syntax is in modules/config.py).
 
     MODELS.register("pointnet_seg", defaults={"num_classes": 50, ...})(build_pointnet_seg)
     def build_pointnet_seg(cfg): ...            # cfg: the merged `model` section (a dict)
@@ -22,11 +25,11 @@ class Registry:
         self.kind = kind
         self._entries = {}
 
-    def register(self, name, defaults=None):
+    def register(self, name, defaults=None, schema=None):
         def decorator(builder):
             if name in self._entries:
                 raise ValueError(f"{self.kind} '{name}' registered twice")
-            self._entries[name] = (builder, dict(defaults or {}))
+            self._entries[name] = (builder, dict(defaults or {}), dict(schema or {}))
             return builder
         return decorator
 
@@ -48,8 +51,12 @@ class Registry:
     def defaults(self, name):
         return dict(self._entry(name)[1])
 
+    def schema(self, name):
+        """{dotted key: spec string} declared at registration (keys whose default does not say it all)."""
+        return dict(self._entry(name)[2])
+
     def build(self, section, *args, **kwargs):
-        builder, _ = self._entry(section["name"])
+        builder = self._entry(section["name"])[0]
         return builder(section, *args, **kwargs)
 
 

@@ -1,4 +1,5 @@
 """Small helpers every script and module shares: user-facing errors, atomic writes, devices, seeds."""
+import argparse
 import contextlib
 import functools
 import os
@@ -17,16 +18,72 @@ class ShapeLabError(Exception):
     """A problem with the user's input (file, flag, config key). Scripts print it on one line and exit 2."""
 
 
+EXIT_USAGE = 2         # bad input: one line on stderr, nothing written
+EXIT_PARTIAL = 1       # a batch job finished but some items failed (the summary says which)
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
+
+
 def cli_main(main):
-    """Wrap a script's main(): ShapeLabError -> one-line message on stderr and exit code 2."""
+    """Wrap a script's main(): ShapeLabError -> one-line message on stderr and exit code 2; Ctrl-C outside
+    the places that handle it -> one line and exit code 130 (no traceback)."""
     @functools.wraps(main)
     def wrapped(*args, **kwargs):
         try:
             return main(*args, **kwargs)
         except ShapeLabError as err:
             print(f"error: {err}", file=sys.stderr)
-            sys.exit(2)
+            sys.exit(EXIT_USAGE)
+        except KeyboardInterrupt:
+            print("interrupted (Ctrl-C)", file=sys.stderr)
+            sys.exit(EXIT_INTERRUPTED)
     return wrapped
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the project's error convention: one line on stderr (no usage block), exit code 2."""
+
+    def error(self, message):
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+def plain_name(name, flag):
+    """A name used as one folder under an output root: no separators, not '.' or '..', not empty."""
+    text = str(name)
+    bad = (not text or text in (".", "..") or "/" in text or "\\" in text or "\0" in text
+           or (os.altsep and os.altsep in text) or text != text.strip())
+    if bad:
+        raise ShapeLabError(f"{flag} '{name}': expected a plain folder name (no '/', not '.' or '..'), "
+                            f"which is created under the output root")
+    return text
+
+
+def check_output_dir(path, flag):
+    """Raise ShapeLabError unless `path` is, or can be created as, a writable folder. Writes nothing."""
+    path = os.path.abspath(os.fspath(path))
+    probe = path
+    while not os.path.lexists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        where = "is a file" if probe == path else f"cannot be created: {probe} is a file"
+        raise ShapeLabError(f"{flag} {path}: {where}, expected a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ShapeLabError(f"{flag} {path}: {probe} is not writable")
+    return path
+
+
+def check_output_file(path, flag):
+    """The file `path` can be written: its folder is writable (or creatable) and it is not a folder."""
+    path = os.path.abspath(os.fspath(path))
+    if os.path.isdir(path):
+        raise ShapeLabError(f"{flag} {path}: is a folder, expected a file path")
+    check_output_dir(os.path.dirname(path), flag)
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise ShapeLabError(f"{flag} {path}: exists and is not writable")
+    return path
 
 
 @contextlib.contextmanager
@@ -69,7 +126,13 @@ def get_device(spec="auto"):
         raise ShapeLabError(f"--device {spec}: CUDA was requested but torch.cuda.is_available() is False")
     if spec not in ("cpu",) and not str(spec).startswith("cuda"):
         raise ShapeLabError(f"--device {spec}: expected auto, cpu or cuda[:N]")
-    return torch.device(spec)
+    try:
+        device = torch.device(spec)
+    except (RuntimeError, ValueError):
+        raise ShapeLabError(f"--device {spec}: expected auto, cpu or cuda[:N]") from None
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ShapeLabError(f"--device {spec}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return device
 
 
 def seed_everything(seed):

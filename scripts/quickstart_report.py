@@ -16,7 +16,8 @@ def main():
     p.add_argument("--commands", nargs="*", default=[])
     args = p.parse_args()
     sections = [
-        training_section(args.train_exp, f"1. AIR-Net (quickstart width) trained here for {args.train_budget_s} s"),
+        training_section(args.train_exp, f"1. AIR-Net (quickstart width) trained here for {args.train_budget_s} s",
+                         budget_s=args.train_budget_s),
         evaluation_section(args.eval_dir, "2. Held-out reconstruction with the shipped pretrained AIR-Net "
                                           "(pretrained_models/airnet300_synth.pt)"),
     ]

@@ -103,8 +103,10 @@ def run_single_and_two_ranks(cfg_path, args, tmp_path):
 
 
 def test_ddp_two_processes_match_single_process(tmp_path):
+    """With dropout on: the masks are drawn per sample (modules/engine/sample_rng.py), so 2 ranks of 16
+    draw what 1 rank of 32 draws."""
     args = ["training.max_steps=24", "training.batch_size=32", "data.noise=0.05", "training.progress=false",
-            "experiment.deterministic=true"]
+            "experiment.deterministic=true", "model.dropout=0.1", "training.log_every=4"]
     single, ddp = run_single_and_two_ranks(TOY, args, tmp_path)
     assert_same_weights(single["model"], ddp["model"], exact=False)
     state = ddp
@@ -222,3 +224,151 @@ def test_resume_in_the_middle_of_an_accumulation_is_exact(tmp_path):
     train(toy_cfg(*common), str(tmp_path / "part"))
     assert_same_weights(weights(tmp_path / "full" / "checkpoints" / "latest.pt"),
                         weights(tmp_path / "part" / "checkpoints" / "latest.pt"))
+
+
+# ----------------------------------------------------------------------------- shared runs, signals, resume
+
+def test_per_sample_dropout_does_not_depend_on_the_batch_split():
+    from modules.engine.sample_rng import per_sample_dropout
+    model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Dropout(0.5), torch.nn.Linear(8, 8),
+                                torch.nn.Dropout(0.3)).train()
+    x, seeds = torch.randn(6, 3), [11, 12, 13, 14, 15, 16]
+    with per_sample_dropout(model, seeds) as masks:
+        whole = model(x)
+    halves = []
+    for part in (slice(0, 2), slice(2, 6)):
+        with per_sample_dropout(model, seeds[part]):
+            halves.append(model(x[part]))
+    torch.testing.assert_close(whole, torch.cat(halves))
+    assert masks.fallbacks == 0 and (whole == 0).any()
+    with per_sample_dropout(model, seeds):
+        assert not torch.equal(model(x), model(x))        # the second call of a layer draws new masks
+    assert "forward" not in vars(model[1])                 # the layers are restored
+
+
+def scalars(summary_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator(str(summary_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {tag: [e.step for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def test_tensorboard_has_each_step_once_after_resumes(tmp_path):
+    """A run killed after logging steps it had not checkpointed, resumed twice (once with nothing to do):
+    TensorBoard shows each step once (SummaryWriter purge_step at the resumed step + 1)."""
+    common = ("training.log_every=1", "training.ckpt_every=4", "training.val_every=4", "training.max_epochs=100")
+    exp = tmp_path / "exp"
+    latest = exp / "checkpoints" / "latest.pt"
+    train(toy_cfg(*common, "training.max_steps=8"), str(exp))
+    saved = latest.read_bytes()                           # the checkpoint at step 8
+    train(toy_cfg(*common, "training.max_steps=11"), str(exp))
+    latest.write_bytes(saved)                             # as if killed at step 11 before saving
+    train(toy_cfg(*common, "training.max_steps=14"), str(exp))
+    train(toy_cfg(*common, "training.max_steps=14"), str(exp))   # nothing to do
+    steps = scalars(exp / "summary")
+    assert steps["train/loss"] == list(range(1, 15))
+    assert steps["val/loss"] == [4, 8, 12, 14]
+
+
+def test_stale_temporaries_and_locks_are_cleaned_up(tmp_path, capsys):
+    exp = tmp_path / "exp"
+    (exp / "checkpoints").mkdir(parents=True)
+    (exp / "checkpoints" / ".tmp-abc123.pt").write_bytes(b"half a checkpoint")
+    (exp / "LOCK").write_text("pid: 999999999\nhost: " + __import__("socket").gethostname() + "\n")  # dead pid
+    train(toy_cfg("training.max_steps=2"), str(exp))
+    out = capsys.readouterr().out
+    assert "removed 1 unfinished temporary file" in out and "stale lock of pid 999999999" in out
+    assert sorted(os.listdir(exp)) == ["checkpoints", "config.yaml", "summary"]      # LOCK released at the end
+    assert not [n for n in os.listdir(exp / "checkpoints") if n.startswith(".tmp")]
+
+
+def test_resume_says_where_and_refuses_or_follows_a_changed_config(tmp_path, capsys):
+    from modules.utils import ShapeLabError
+    exp = str(tmp_path / "exp")
+    train(toy_cfg("training.max_steps=5"), exp)
+    with pytest.raises(ShapeLabError, match=r"training.lr: 0.003 -> 0.01"):
+        train(toy_cfg("training.max_steps=10", "training.lr=0.01"), exp)
+    capsys.readouterr()
+    train(toy_cfg("training.max_steps=10", "training.lr=0.01"), exp, resume_config="stored")
+    assert "resuming from step 5 (epoch 0, batch 5 of 16)" in capsys.readouterr().out
+    state = load_checkpoint(os.path.join(exp, "checkpoints", "latest.pt"))
+    assert state["step"] == 10 and state["config"]["training"]["lr"] == pytest.approx(0.003)
+    train(toy_cfg("training.max_steps=12", "training.lr=0.01"), exp, resume_config="new")
+    state = load_checkpoint(os.path.join(exp, "checkpoints", "latest.pt"))
+    assert state["config"]["training"]["lr"] == pytest.approx(0.01)
+    assert state["optimizers"]["main"]["param_groups"][0]["lr"] == pytest.approx(0.003)   # restored optimizer
+
+
+def test_best_metric_is_checked_before_anything_is_written(tmp_path):
+    from modules.utils import ShapeLabError
+    with pytest.raises(ShapeLabError, match="best_metric 'val/acc'.*val/loss, val/mae"):
+        Trainer(toy_cfg("training.best_metric=val/acc"), str(tmp_path / "exp"))
+    assert not (tmp_path / "exp").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_latest_and_exits_130(tmp_path):
+    run = [sys.executable, "train.py", "-cfg", TOY, "--exp_root", str(tmp_path), "-exp_name", "c",
+           "training.max_epochs=100000", "training.ckpt_every=100000", "training.save_epoch_every=0",
+           "training.progress=false"]
+    proc = subprocess.Popen(run, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (tmp_path / "c" / "checkpoints" / "best.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "rerun the same command to resume" in err
+    step = load_checkpoint(str(tmp_path / "c" / "checkpoints" / "latest.pt"))["step"]
+    assert step > 0 and not (tmp_path / "c" / "LOCK").exists()
+    again = subprocess.run(run[:-4] + ["training.max_steps=%d" % (step + 3), "training.progress=false"],
+                           cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert again.returncode == 0 and f"resuming from step {step} (epoch " in again.stdout
+
+
+@pytest.mark.slow
+def test_sigusr1_to_torchrun_writes_latest_and_requeue(tmp_path):
+    """What scripts/slurm/train.sbatch does: torchrun --signals-to-handle ...,SIGUSR1 forwards SIGUSR1 to both
+    ranks, which finish the step, save latest.pt, write REQUEUE and exit 3."""
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                "--signals-to-handle", "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1", "--shutdown-timeout", "60"]
+    proc = subprocess.Popen(torchrun + ["train.py", "-cfg", TOY, "--exp_root", str(tmp_path), "-exp_name", "q",
+                                        "training.max_epochs=100000", "training.progress=false"],
+                            cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 180
+    while not (tmp_path / "q" / "checkpoints" / "best.pt").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGUSR1)
+    out, err = proc.communicate(timeout=180)
+    assert (tmp_path / "q" / "REQUEUE").exists(), err[-3000:]
+    assert "stopped by SIGUSR1" in err and "exit code 3" in err
+    state = load_checkpoint(str(tmp_path / "q" / "checkpoints" / "latest.pt"))
+    assert state["world_size"] == 2 and state["step"] > 0
+
+
+def test_sbatch_quotes_arguments_and_handles_unlimited(tmp_path):
+    """scripts/slurm/train.sbatch with stub squeue/scontrol/srun: overrides with spaces and shell characters
+    arrive as single arguments; a time of UNLIMITED sets no exit_after_s; 1-02:00:00 sets 93000 s - margin."""
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    (stubs / "squeue").write_text("#!/bin/bash\necho \"$LEFT\"\n")
+    (stubs / "scontrol").write_text("#!/bin/bash\necho node1\n")
+    (stubs / "srun").write_text('#!/bin/bash\nshift 2\nfor a in "$@"; do printf "%s\\n" "$a"; done > "$ARGS_OUT"\n')
+    for stub in stubs.iterdir():
+        stub.chmod(0o755)
+    weird = "data.root=/tmp/my data/$(touch pwned);x"
+    for left, expected in (("UNLIMITED", None), ("1-02:00:00", 93600 - 600)):
+        args_out = tmp_path / f"args_{left}"
+        env = {**os.environ, "PATH": f"{stubs}:{os.environ['PATH']}", "LEFT": left, "ARGS_OUT": str(args_out),
+               "SLURM_JOB_ID": "7", "SLURM_JOB_NODELIST": "node1", "SLURM_NNODES": "1", "SLURM_SUBMIT_DIR": ROOT}
+        proc = subprocess.run(["bash", "scripts/slurm/train.sbatch", "configs/a b.yaml", "exp;1", weird],
+                              cwd=ROOT, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        args = args_out.read_text().splitlines()
+        i = args.index("train.py")
+        tail = args[i:]
+        assert tail[:5] == ["train.py", "-cfg", "configs/a b.yaml", "-exp_name", "exp;1"]
+        assert tail[-1] == weird and not os.path.exists(os.path.join(ROOT, "pwned"))
+        exits = [a for a in tail if a.startswith("training.exit_after_s=")]
+        assert exits == ([] if expected is None else [f"training.exit_after_s={expected}"])
+        assert "SIGUSR1" in ",".join(args[:i])

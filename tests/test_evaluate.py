@@ -58,8 +58,10 @@ def _read_csv(path):
 
 
 def test_evaluate_end_to_end_with_a_broken_and_an_empty_mesh(folders, capsys):
-    evaluate.main(["-generation_path", str(folders / "exp" / "generation"), "-gt_path", str(folders / "gt"),
-                   "-reconst", "-n_samples", str(N), "-iou_samples", str(N), "-no_progress"])
+    with pytest.raises(SystemExit) as exit_info:       # one object failed: exit code 1, after the summary
+        evaluate.main(["-generation_path", str(folders / "exp" / "generation"), "-gt_path", str(folders / "gt"),
+                       "-reconst", "-n_samples", str(N), "-iou_samples", str(N), "-no_progress"])
+    assert exit_info.value.code == 1
     out_dir = folders / "exp"
     rows = {r["id"]: r for r in _read_csv(out_dir / "evaluation_results.csv")}
     assert set(rows) == {"good1", "good2", "broken", "empty", "ifnet", "ifnet_npy"}
@@ -82,7 +84,9 @@ def test_evaluate_end_to_end_with_a_broken_and_an_empty_mesh(folders, capsys):
     assert float(classes["class mean"]["iou"]) == pytest.approx((chair + plane) / 2)
     md = (out_dir / "evaluation_results.md").read_text()
     assert "| **object mean** |" in md and "03001627/broken" in md
-    assert "1 of 6 objects failed" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "1 of 6 predicted meshes are empty" in out
+    assert len(err.strip().splitlines()) == 1 and "1 of 6 objects failed" in err and "broken" in err
 
 
 def test_evaluate_parallel_matches_serial_and_finds_gt_from_generation_config(folders):
@@ -111,3 +115,64 @@ def test_summary_counts_failures_and_skips_them_in_means():
     summary = {e["class"]: e for e in summarize(rows)}
     assert summary["a"]["failed"] == 1 and summary["a"]["iou"] == 0.5
     assert summary["class mean"]["iou"] == 0.75 and summary["object mean"]["iou"] == 0.75
+
+
+def _sphere_mesh_into(path, radius=0.38):
+    sphere = trimesh.creation.icosphere(3, radius=radius)
+    save_mesh(path, sphere.vertices, sphere.faces)
+
+
+def test_onet_folder_without_points_npz_or_lst_files(tmp_path, capsys):
+    """Partial ONet layout: pointcloud.npz only (no points.npz, no .lst): the surface metrics, IoU left empty
+    and said so; -device is accepted."""
+    rng = np.random.default_rng(0)
+    gdir, odir = tmp_path / "gt" / "03001627" / "a", tmp_path / "exp" / "generation" / "03001627" / "a"
+    os.makedirs(gdir)
+    os.makedirs(odir)
+    write_pointcloud_npz(gdir / "pointcloud.npz", *_sphere_cloud(0.4, rng))
+    _sphere_mesh_into(odir / "surface_reconstruction.off")
+    evaluate.main(["-generation_path", str(tmp_path / "exp"), "-gt_path", str(tmp_path / "gt"), "-n_samples", str(N),
+                   "-no_progress", "-device", "cpu"])
+    row = _read_csv(tmp_path / "exp" / "evaluation_results.csv")[0]
+    assert row["error"] == "" and row.get("iou", "") == ""
+    assert float(row["chamfer-L1"]) == pytest.approx(0.02, abs=0.006) and float(row["normals"]) > 0.9
+    assert "no points.npz: IoU left empty" in row["note"]
+    assert "1 object(s): no points.npz: IoU left empty" in capsys.readouterr().out
+
+
+def _write_human_layout(root, with_labels=True):
+    """The layout `preprocess.py synth` writes for humans (modules.data.humans): a sphere 'body', 2 frames."""
+    from modules.data import humans
+    rng = np.random.default_rng(1)
+    for frame in (0, 1):
+        paths = humans.frame_paths(str(root), "seq_000", frame)
+        for key in ("mesh", "surface", "points"):
+            os.makedirs(os.path.dirname(paths[key]), exist_ok=True)
+        body = trimesh.creation.icosphere(4, radius=0.4)
+        save_mesh(paths["mesh"], body.vertices, body.faces)
+        pts, nrm = _sphere_cloud(0.4, rng)
+        if with_labels:
+            humans.write_surface_points(paths["surface"], pts, nrm, np.full(len(pts), 50))
+        else:                                   # a real, unlabelled body
+            np.savez(paths["surface"], points=pts.astype(np.float16), normals=nrm.astype(np.float16))
+        uniform = rng.uniform(-0.55, 0.55, (N, 3))
+        humans.write_points_npz(paths["points"], uniform, np.linalg.norm(uniform, axis=1) < 0.4)
+    humans.write_splits_csv(os.path.join(root, "d-faust_splits.csv"), [("seq_000", 0, "test"), ("seq_000", 1, "test")])
+
+
+@pytest.mark.parametrize("with_labels", [True, False])
+def test_human_sequences_layout(tmp_path, with_labels):
+    gt = tmp_path / "humans"
+    _write_human_layout(gt, with_labels)
+    for frame in ("00000", "00001"):
+        odir = tmp_path / "exp" / "generation" / "seq_000" / frame
+        os.makedirs(odir)
+        _sphere_mesh_into(odir / "surface_reconstruction.off")
+    evaluate.main(["-generation_path", str(tmp_path / "exp" / "generation"), "-gt_path", str(gt), "-data_type",
+                   "human", "-n_samples", str(N), "-no_progress"])
+    rows = _read_csv(tmp_path / "exp" / "evaluation_results.csv")
+    assert [r["id"] for r in rows] == ["00000", "00001"]
+    for row in rows:
+        assert row["error"] == ""
+        assert float(row["iou"]) == pytest.approx((0.38 / 0.4) ** 3, abs=0.04)
+        assert float(row["chamfer-L1"]) == pytest.approx(0.02, abs=0.006)

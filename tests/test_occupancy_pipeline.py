@@ -154,6 +154,28 @@ def test_train_generate_pipeline(tiny_root, tmp_path, monkeypatch, single_thread
     out = tmp_path / "experiments" / "tiny_pre" / "evaluation_tiny_pre_@12"
     assert (out / "generation" / SYNSET / "shape_07" / "surface_reconstruction.off").exists()
     assert yaml.safe_load(open(out / "generation_config.yaml"))["threshold"] == 0.3
+    # a partial ONet folder: pointcloud.npz only (no points.npz, no .lst files): every shape is taken
+    import shutil
+    part = tmp_path / "partial" / SYNSET / "mine"
+    os.makedirs(part)
+    shutil.copy(os.path.join(tiny_root, "onet", SYNSET, "shape_07", "pointcloud.npz"), part / "pointcloud.npz")
+    generate.main(["-ckpt_name", str(tmp_path / "tiny_pre.pt"), "-exp_name", "partial", "-data_root",
+                   str(tmp_path / "partial"), "-data_type", "onet", "-method", "mcubes", "-mcubes_res", "12",
+                   "--no_pictures"])
+    out = tmp_path / "experiments" / "partial" / "evaluation_tiny_pre_@12"
+    assert (out / "generation" / SYNSET / "mine" / "surface_reconstruction.off").exists()
+
+
+def test_generation_inputs_match_the_training_dataset(tiny_root):
+    """generate.py reads only the input clouds, drawing exactly the points OccupancyDataset draws."""
+    from modules.families.occupancy.generation import InputClouds
+    for fmt in ("onet", "ifnet"):
+        root = os.path.join(tiny_root, fmt)
+        full = OccupancyDataset(fmt, root, "train", pc_samples=50, noise=0.01)
+        light = InputClouds(fmt, root, "train", pc_samples=50, noise=0.01)
+        assert light.items == full.items and light.note is None
+        np.testing.assert_array_equal(light.input_points(2, np.random.RandomState(5)),
+                                      full.input_points(2, np.random.RandomState(5)))
 
 
 def test_generate_errors(tiny_root, tmp_path, monkeypatch):

@@ -46,6 +46,8 @@ def save_checkpoint(path, state):
 def torch_load(path, map_location="cpu"):
     if os.path.isdir(path):
         raise ShapeLabError(f"checkpoint {path}: is a folder, expected a .pt file")
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise ShapeLabError(f"checkpoint {path}: is empty (0 bytes; a save that was killed?)")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # empty or corrupt file, a pickle with code objects, ...

@@ -6,6 +6,8 @@ generation_config.yaml next to generation/.
 """
 import os
 
+import yaml
+
 from modules.engine.checkpoint import load_checkpoint, load_weights
 from modules.registry import DATASETS, GENERATORS, MODELS
 from modules.utils import ShapeLabError
@@ -27,14 +29,32 @@ def resolve_checkpoint(exp_dir=None, checkpoint=None, ckpt_name=None):
     if checkpoint is not None:
         path = os.path.join(ckpt_dir, f"epoch_{checkpoint}.pt")
         if not os.path.isfile(path):
-            have = sorted(f for f in os.listdir(ckpt_dir)) if os.path.isdir(ckpt_dir) else []
-            raise ShapeLabError(f"-checkpoint {checkpoint}: {path} not found (checkpoints: {', '.join(have) or 'none'})")
+            raise ShapeLabError(f"-checkpoint {checkpoint}: {path} not found; {_epoch_hint(exp_dir, ckpt_dir)}")
         return path, str(checkpoint)
     for name in CHECKPOINT_NAMES:
         path = os.path.join(ckpt_dir, name)
         if os.path.isfile(path):
             return path, os.path.splitext(name)[0]
     raise ShapeLabError(f"{ckpt_dir}: no best.pt or latest.pt; train first or give -checkpoint / -ckpt_name")
+
+
+def _epoch_hint(exp_dir, ckpt_dir):
+    """What to type instead of a -checkpoint N that does not exist."""
+    have = sorted(os.listdir(ckpt_dir)) if os.path.isdir(ckpt_dir) else []
+    epochs = sorted(int(n[6:-3]) for n in have if n.startswith("epoch_") and n.endswith(".pt") and n[6:-3].isdigit())
+    if epochs:
+        return f"saved epochs: {', '.join(map(str, epochs))}"
+    others = [n for n in have if n.endswith(".pt")]
+    every = None
+    try:
+        with open(os.path.join(exp_dir, "config.yaml")) as f:
+            every = ((yaml.safe_load(f) or {}).get("training") or {}).get("save_epoch_every")
+    except (OSError, yaml.YAMLError, AttributeError):
+        pass
+    why = ("this run saved no epoch_N.pt (training.save_epoch_every: 0); " if every == 0
+           else "this run saved no epoch_N.pt; ")
+    use = " or ".join(f"-ckpt_name {n}" for n in others) or "train first"
+    return why + f"use {use} (or train with training.save_epoch_every=N to keep epoch_N.pt files)"
 
 
 def checkpoint_config(path, expect_model=None):
@@ -63,9 +83,12 @@ def generator_for(cfg, path="checkpoint"):
     return GENERATORS.build({"name": task, "config": cfg})
 
 
-def build_dataset(data_cfg, split, **overrides):
-    """The checkpoint's data section (filled with the dataset's current defaults) with overrides, built
-    through the dataset registry."""
+def build_dataset(data_cfg, split, generator=None, **overrides):
+    """The checkpoint's data section (filled with the dataset's current defaults) with overrides, built by
+    the generator's `build_inputs(section, split)` when it has one (it may need less than training data),
+    else through the dataset registry."""
     name = data_cfg["name"]
     section = {**DATASETS.defaults(name), **data_cfg, **{k: v for k, v in overrides.items() if v is not None}}
+    if generator is not None and hasattr(generator, "build_inputs"):
+        return generator.build_inputs(section, split), section
     return DATASETS.build(section, split), section

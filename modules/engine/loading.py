@@ -39,17 +39,26 @@ class GlobalBatchSampler(Sampler):
         full = self.num_samples // self.batch_size
         return full if self.drop_last or self.num_samples % self.batch_size == 0 else full + 1
 
-    def __iter__(self):
-        if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed * 7919 + self.epoch)
-            perm = torch.randperm(self.num_samples, generator=g).tolist()
-        else:
-            perm = list(range(self.num_samples))
+    def _permutation(self, epoch):
+        if not self.shuffle:
+            return list(range(self.num_samples))
+        if getattr(self, "_perm_epoch", None) != epoch:
+            g = torch.Generator().manual_seed(self.seed * 7919 + epoch)
+            self._perm, self._perm_epoch = torch.randperm(self.num_samples, generator=g).tolist(), epoch
+        return self._perm
+
+    def local_batch(self, k, epoch=None):
+        """This rank's [(index, sample seed)] of global batch k of `epoch` (default: the current one)."""
+        epoch = self.epoch if epoch is None else epoch
+        batch = self._permutation(epoch)[k * self.batch_size:(k + 1) * self.batch_size]
         local = self.batch_size // self.world_size
+        mine = batch[self.rank * local:(self.rank + 1) * local] if self.world_size > 1 else batch
+        return [(i, sample_seed(self.seed, epoch, i)) for i in mine]
+
+    def __iter__(self):
+        epoch = self.epoch
         for k in range(self.skip, len(self)):
-            batch = perm[k * self.batch_size:(k + 1) * self.batch_size]
-            mine = batch[self.rank * local:(self.rank + 1) * local] if self.world_size > 1 else batch
-            yield [(i, sample_seed(self.seed, self.epoch, i)) for i in mine]
+            yield self.local_batch(k, epoch)
 
 
 class SeededDataset(torch.utils.data.Dataset):

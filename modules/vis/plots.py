@@ -130,7 +130,8 @@ def save_loss_curve_png(path, steps, values, title="", ylabel="loss", xlabel="st
         if len(st) != len(vals):
             raise ShapeLabError(f"save_loss_curve_png {path}: {len(st)} steps for {len(vals)} values"
                                 + (f" in series {name!r}" if name else ""))
-        ax.plot(st, vals, label=name, linewidth=1.2)
+        # markers on short series (a validation curve of a few points is otherwise one invisible segment)
+        ax.plot(st, vals, label=name, linewidth=1.2, marker="o" if len(vals) <= 50 else None, markersize=4)
     if logy:
         ax.set_yscale("log")
     ax.set_title(title)

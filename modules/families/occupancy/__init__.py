@@ -30,14 +30,18 @@ def build_occupancy_dataset(cfg, split):
                             max_per_class=cfg["max_per_class"])
 
 
-MODELS.register("airnet", defaults={**config.AIRNET, "threshold": config.THRESHOLDS["airnet"]})(
+MODELS.register("airnet", defaults={**config.AIRNET, "threshold": config.THRESHOLDS["airnet"]},
+                schema={**config.AIRNET_SCHEMA, **config.THRESHOLD_SCHEMA})(
     occupancy_model_builder("airnet", build_airnet))
-MODELS.register("onet", defaults={**config.ONET, "threshold": config.THRESHOLDS["onet"]})(
+MODELS.register("onet", defaults={**config.ONET, "threshold": config.THRESHOLDS["onet"]},
+                schema={**config.ONET_SCHEMA, **config.THRESHOLD_SCHEMA})(
     occupancy_model_builder("onet", build_onet))
-MODELS.register("convonet", defaults={**config.CONVONET, "threshold": config.THRESHOLDS["convonet"]})(
+MODELS.register("convonet", defaults={**config.CONVONET, "threshold": config.THRESHOLDS["convonet"]},
+                schema={**config.CONVONET_SCHEMA, **config.THRESHOLD_SCHEMA})(
     occupancy_model_builder("convonet", build_convonet))
-MODELS.register("ifnet", defaults={**config.IFNET, "threshold": config.THRESHOLDS["ifnet"]})(
+MODELS.register("ifnet", defaults={**config.IFNET, "threshold": config.THRESHOLDS["ifnet"]},
+                schema={**config.IFNET_SCHEMA, **config.THRESHOLD_SCHEMA})(
     occupancy_model_builder("ifnet", build_ifnet))
-DATASETS.register("occupancy", defaults=config.DATA)(build_occupancy_dataset)
+DATASETS.register("occupancy", defaults=config.DATA, schema=config.DATA_SCHEMA)(build_occupancy_dataset)
 TASKS.register("occupancy", defaults={})(OccupancyTask)
 GENERATORS.register("occupancy")(OccupancyGenerator)

@@ -52,3 +52,26 @@ DATA = {
     "max_per_class": 0,         # use only the first N shapes of each class (0: all)
     "cache": True,              # keep loaded arrays in memory
 }
+
+# The spec of each key whose default does not say it all (syntax: modules/config.py).
+AIRNET_SCHEMA = {
+    "npoints_per_layer": "list of 3 int >= 1", "encoder_nneigh": "int >= 1", "encoder_nneigh_reduced": "int >= 1",
+    "nfinal_trans": "int >= 1", "encoder_attn_dim": "int >= 1", "encoder_attn_dim_reduced": "int >= 1",
+    "decoder_attn_dim": "int >= 1", "decoder_nneigh": "int >= 1", "decoder_hidden_dim": "int >= 1",
+    "decoder_nblocks": "int >= 1",
+}
+ONET_SCHEMA = {"c_dim": "int >= 1", "encoder_hidden_dim": "int >= 1", "decoder_hidden_dim": "int >= 1",
+               "decoder_nblocks": "int >= 1"}
+CONVONET_SCHEMA = {
+    "c_dim": "int >= 1", "encoder_hidden_dim": "int >= 1", "decoder_hidden_dim": "int >= 1", "nblocks": "int >= 1",
+    "feature_type": "planes | grid", "plane_resolution": "int >= 2", "grid_resolution": "int >= 2",
+    "unet_depth": "int >= 1", "unet_filters": "int >= 1", "unet3d_levels": "int >= 1", "unet3d_filters": "int >= 1",
+    "padding": "float in [0, 1)",
+}
+IFNET_SCHEMA = {"resolution": "int >= 2", "hidden_dim": "int >= 1", "displacement": "float >= 0"}
+THRESHOLD_SCHEMA = {"threshold": "float in (0, 1)"}
+DATA_SCHEMA = {
+    "format": "ifnet | onet", "root": "str", "categories": "list of str", "pc_samples": "int >= 1",
+    "npoints_decoder": "int >= 1", "noise": "float >= 0", "iou_points": "int >= 1", "max_items": "int >= 0",
+    "max_per_class": "int >= 0",
+}

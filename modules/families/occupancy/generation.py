@@ -5,6 +5,7 @@ Output layout (AIR-Nets): <exp>/evaluation_<ckpt>_@<spec>/generation/<synset>/<i
 with <spec> = <mise_res>x<mise_steps> (MISE) or <mcubes_res> (dense). Next to `generation/`,
 `generation_config.yaml` records the checkpoint, method, threshold and data.
 """
+import collections
 import os
 import time
 
@@ -12,6 +13,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from modules.data.categories import SYNSETS
+from modules.data.ifnet import read_surface_samples
+from modules.data.occupancy_datasets import list_split
+from modules.data.onet import read_pointcloud_npz
 from modules.geometry import mise
 from modules.geometry.io import load_mesh, save_mesh, save_point_cloud
 from modules.models.occupancy import OccupancyNetwork
@@ -61,12 +66,13 @@ def generate(model, dataset, out_dir, method="mise", mise_res=64, mise_steps=2, 
     """Reconstruct every item of `dataset` (an OccupancyDataset) into out_dir/generation/<synset>/<id>/.
 
     Existing meshes are skipped unless overwrite. A failing item is reported and skipped.
-    Returns {"done": n, "skipped": n, "failed": [(item, message)], "seconds": [per object]}.
+    Returns {"done": n, "skipped": n, "failed": [(item, message)], "seconds": [per object],
+    "empty": [items whose mesh is empty: the predicted occupancy never crossed the threshold]}.
     """
     if len(dataset) == 0:
         raise ShapeLabError(f"no objects to generate: the '{dataset.split}' split of {dataset.root} is empty")
     gen_dir = os.path.join(out_dir, "generation")
-    summary = {"done": 0, "skipped": 0, "failed": [], "seconds": []}
+    summary = {"done": 0, "skipped": 0, "failed": [], "seconds": [], "empty": []}
     for i in tqdm(range(len(dataset)), desc="generate", disable=not progress):
         synset, sid = dataset.items[i]
         obj_dir = os.path.join(gen_dir, synset, sid)
@@ -79,7 +85,7 @@ def generate(model, dataset, out_dir, method="mise", mise_res=64, mise_steps=2, 
             vertices, faces, seconds = reconstruct(model, points, method, mise_res, mise_steps, mcubes_res,
                                                    threshold, batch_points, device)
             if len(faces) == 0:
-                log(f"warning: {synset}/{sid}: the predicted occupancy never crosses the threshold; empty mesh")
+                summary["empty"].append(f"{synset}/{sid}")
             save_point_cloud(os.path.join(obj_dir, "input_points.ply"), points)
             save_mesh(mesh_path, vertices, faces)
             if pictures:
@@ -91,6 +97,75 @@ def generate(model, dataset, out_dir, method="mise", mise_res=64, mise_steps=2, 
             log(f"error: {synset}/{sid}: {err} (skipped)")
             summary["failed"].append((f"{synset}/{sid}", str(err)))
     return summary
+
+
+INPUT_FILES = {"onet": "pointcloud.npz", "ifnet": "surface_30000_samples.npy"}
+SPLIT_FILES = {"onet": "<synset>/{split}.lst", "ifnet": "split.npz"}
+
+
+class InputClouds:
+    """The input clouds of a split: only what generation needs (ONet: pointcloud.npz; IF-Net:
+    surface_30000_samples.npy), so a folder without points.npz / boundary samples works; without split
+    files (.lst / split.npz) every <synset>/<id>/ folder holding the input file is taken, and `note` says so.
+    Inputs are drawn as OccupancyDataset.input_points draws them (same seeds, same points)."""
+
+    def __init__(self, fmt, root, split, categories=(), pc_samples=300, noise=0.0, max_items=0, max_per_class=0):
+        if fmt not in INPUT_FILES:
+            raise ShapeLabError(f"data.format '{fmt}': expected ifnet or onet")
+        if not os.path.isdir(root):
+            raise ShapeLabError(f"data.root {root}: folder not found (-data_root)")
+        self.fmt, self.root, self.split, self.pc_samples, self.noise = fmt, root, split, pc_samples, noise
+        self.note = None
+        if self._has_split_files():
+            self.items = list_split(fmt, root, split, categories)
+        else:
+            self.items = self._all_folders(categories)
+            self.note = (f"{root} has no {SPLIT_FILES[fmt].format(split=split)} split file: using all "
+                         f"{len(self.items)} shapes with a {INPUT_FILES[fmt]}")
+        if max_per_class:                # a subset that still covers every class, in split order
+            seen, kept = collections.Counter(), []
+            for synset, sid in self.items:
+                seen[synset] += 1
+                if seen[synset] <= max_per_class:
+                    kept.append((synset, sid))
+            self.items = kept
+        if max_items:
+            self.items = self.items[:max_items]
+
+    def _has_split_files(self):
+        if self.fmt == "ifnet":
+            return os.path.isfile(os.path.join(self.root, "split.npz"))
+        return any(os.path.isfile(os.path.join(self.root, d, f"{self.split}.lst")) for d in os.listdir(self.root))
+
+    def _all_folders(self, categories):
+        keep = {SYNSETS.get(str(c).lower(), str(c)) for c in categories or ()}
+        items = []
+        for synset in sorted(os.listdir(self.root)):
+            if keep and synset not in keep or not os.path.isdir(os.path.join(self.root, synset)):
+                continue
+            for sid in sorted(os.listdir(os.path.join(self.root, synset))):
+                if os.path.isfile(os.path.join(self.root, synset, sid, INPUT_FILES[self.fmt])):
+                    items.append((synset, sid))
+        return items
+
+    def __len__(self):
+        return len(self.items)
+
+    def object_dir(self, i):
+        synset, sid = self.items[i]
+        return os.path.join(self.root, synset, sid)
+
+    def input_points(self, i, rng=np.random):
+        """(pc_samples,3) float32 input cloud of item i (noise added when data.noise > 0)."""
+        path = os.path.join(self.object_dir(i), INPUT_FILES[self.fmt])
+        surface = read_surface_samples(path) if self.fmt == "ifnet" else read_pointcloud_npz(path)[0]
+        surface = np.asarray(surface, np.float32)
+        if len(surface) < self.pc_samples:
+            raise ShapeLabError(f"{path}: has {len(surface)} points, fewer than data.pc_samples={self.pc_samples}")
+        pts = surface[rng.choice(len(surface), self.pc_samples, replace=False)]
+        if self.noise > 0:
+            pts = pts + self.noise * rng.standard_normal(pts.shape).astype(np.float32)
+        return pts.astype(np.float32)
 
 
 def _ground_truth_mesh(dataset, i):
@@ -119,6 +194,12 @@ class OccupancyGenerator:
 
     def __init__(self, section):
         self.cfg = section["config"]      # the checkpoint's config
+
+    def build_inputs(self, section, split):
+        """What generate.py iterates over: the split's input clouds (see InputClouds)."""
+        return InputClouds(section["format"], section["root"], split, section.get("categories") or (),
+                           section["pc_samples"], section["noise"], section.get("max_items") or 0,
+                           section.get("max_per_class") or 0)
 
     def spec(self, opts):
         return spec_string(opts["method"], opts["mise_res"], opts["mise_steps"], opts["mcubes_res"])

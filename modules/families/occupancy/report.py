@@ -30,8 +30,22 @@ def _last(scalars, tag):
     return scalars[tag][1][-1] if tag in scalars and scalars[tag][1] else None
 
 
-def training_section(exp_dir, title):
-    """Markdown for one training run (+ its loss curve PNG written into exp_dir)."""
+def short_run_note(step, iou=None, budget_s=None):
+    """What a short training run can and cannot show (the quickstart trains for minutes, not days)."""
+    lines = [f"What this run shows: the pipeline works end to end (data -> training -> checkpoint) and the "
+             f"training loss falls over its {step} optimiser steps"
+             + (f" in {budget_s:g} s" if budget_s else "") + "."]
+    lines.append("What it cannot show: reconstruction quality. AIR-Net needs tens of thousands of steps; after a "
+                 "few hundred it predicts roughly the average occupancy, so its validation IoU is low"
+                 + (f" ({iou:.3f} here)" if iou is not None else "")
+                 + " and may be 0 when no point crosses the threshold yet. The reconstruction quality of the "
+                   "architecture is shown by the shipped pretrained weights in the next section.")
+    return lines
+
+
+def training_section(exp_dir, title, budget_s=None):
+    """Markdown for one training run (+ its loss curve PNG written into exp_dir); `budget_s`: the time budget
+    of a short run, which adds a note on what such a run can and cannot show."""
     scalars = read_scalars(os.path.join(exp_dir, "summary"))
     ckpt = os.path.join(exp_dir, "checkpoints", "latest.pt")
     state = load_checkpoint(ckpt) if os.path.exists(ckpt) else {}
@@ -50,6 +64,8 @@ def training_section(exp_dir, title):
               for name, value in rows if value is not None]
     if curves:
         lines += ["", f"![loss curve]({os.path.abspath(os.path.join(exp_dir, 'loss_curve.png'))})"]
+    if budget_s:
+        lines += [""] + short_run_note(state.get("step") or 0, _last(scalars, "val/iou"), budget_s)
     return lines
 
 

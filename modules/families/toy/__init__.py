@@ -30,10 +30,12 @@ def build_toy_gaussian(cfg, split):
     return GaussianSamplesDataset(n, cfg["mean"], cfg["std"], cfg["noise_dim"])
 
 
-MODELS.register("toy_mlp", defaults=config.MLP)(build_toy_mlp)
-MODELS.register("toy_gan", defaults=config.GAN)(build_toy_gan)
-DATASETS.register("toy_regression", defaults=config.REGRESSION_DATA)(build_toy_regression)
-DATASETS.register("toy_gaussian", defaults={**config.GAUSSIAN_DATA, "noise_dim": config.GAN["noise_dim"]})(
+MODELS.register("toy_mlp", defaults=config.MLP, schema=config.MLP_SCHEMA)(build_toy_mlp)
+MODELS.register("toy_gan", defaults=config.GAN, schema=config.GAN_SCHEMA)(build_toy_gan)
+DATASETS.register("toy_regression", defaults=config.REGRESSION_DATA, schema=config.REGRESSION_DATA_SCHEMA)(
+    build_toy_regression)
+DATASETS.register("toy_gaussian", defaults={**config.GAUSSIAN_DATA, "noise_dim": config.GAN["noise_dim"]},
+                  schema=config.GAUSSIAN_DATA_SCHEMA)(
     build_toy_gaussian)
 TASKS.register("regression", defaults={})(RegressionTask)
-TASKS.register("gan", defaults=config.GAN_TASK)(GanTask)
+TASKS.register("gan", defaults=config.GAN_TASK, schema=config.GAN_TASK_SCHEMA)(GanTask)
