@@ -1,4 +1,5 @@
-"""Evaluate generated meshes against their ground truth (ONet metrics: IoU, Chamfer-L1/L2, normals, F-score).
+"""Evaluate generated meshes against their ground truth (ONet metrics: IoU, Chamfer-L1/L2, normals, F-score),
+or, when the generator that wrote the folder evaluates its own family's outputs (Neural Parts), with that.
 
     python evaluate.py -generation_path experiments/EXP/evaluation_CKPT_@64x2/generation [-gt_path DIR] [-j 2]
 
@@ -9,9 +10,14 @@ and said so); no split (.lst) files are needed (every generated object is evalua
 Exit codes: 0 all objects evaluated, 1 some failed (summary printed, failures listed), 2 bad input.
 """
 import argparse
+import os
 import sys
 
-from modules.config import flag_type
+import modules.families  # noqa: F401  (registers every family and its generator)
+from modules.config import flag_type, read_yaml
+from modules.engine.generation import checkpoint_config
+from modules.evaluation import resolve_generation_dir
+from modules.registry import GENERATORS
 from modules.utils import EXIT_PARTIAL, ArgumentParser, ShapeLabError, cli_main, get_device
 
 
@@ -36,16 +42,34 @@ def parse_args(argv=None):
     p.add_argument("-contains_method", "--contains_method", choices=["raycast", "winding", "auto"], default="raycast",
                    help="inside test of the predicted mesh for IoU (raycast = ONet's ray parity)")
     p.add_argument("-device", "--device", default="auto",
-                   help="auto | cpu | cuda[:N]: accepted like every script's; the metrics run on the CPU "
-                        "(NumPy / SciPy k-d trees), so this only checks the value")
+                   help="auto | cpu | cuda[:N]: families that rebuild their model to evaluate (Neural Parts) run it "
+                        "there; mesh metrics run on the CPU (NumPy / SciPy k-d trees)")
     p.add_argument("-no_progress", "--no_progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
+
+
+def family_evaluator(generation_path):
+    """The `evaluate` of the generator that wrote generation_path, when its family evaluates its own outputs
+    (Neural Parts: primitives against volume samples); None for meshes (the ONet protocol below)."""
+    generation_dir, out_dir = resolve_generation_dir(generation_path)
+    config = os.path.join(out_dir, "generation_config.yaml")
+    info = read_yaml(config) if os.path.isfile(config) else {}
+    task = info.get("task")
+    if task is None and os.path.isfile(str(info.get("checkpoint"))):      # folders written before "task" was recorded
+        task = (checkpoint_config(info["checkpoint"])[1].get("task") or {}).get("name")
+    if task in GENERATORS:
+        return getattr(GENERATORS.builder(task), "evaluate", None)
+    return None
 
 
 @cli_main
 def main(argv=None):
     args = parse_args(argv)
-    get_device(args.device)
+    device = get_device(args.device)
+    evaluator = family_evaluator(args.generation_path)
+    if evaluator is not None:
+        failed = evaluator(args.generation_path, device, progress=not args.no_progress)
+        sys.exit(EXIT_PARTIAL if failed else 0)
     from modules.evaluation import evaluate_generation, markdown_table, write_results  # deferred: trimesh, scipy
     rows, summary, out_dir = evaluate_generation(args.generation_path, args.gt_path, jobs=args.jobs,
                                                  n_samples=args.n_samples, iou_samples=args.iou_samples,

@@ -100,7 +100,8 @@ def main(argv=None):
     summary = generator.run(model, dataset, out_dir, opts, device)
     empty = summary.get("empty", [])
     save_yaml({
-        "checkpoint": os.path.abspath(ckpt_path), "model": cfg["model"]["name"], "spec": spec, **summary["info"],
+        "checkpoint": os.path.abspath(ckpt_path), "model": cfg["model"]["name"], "task": cfg["task"]["name"],
+        "spec": spec, **summary["info"],
         "data": {k: data[k] for k in ("name", "format", "root", "pc_samples", "noise") if k in data} | {"split": args.split},
         "seed": args.seed, "objects": len(dataset), "generated": summary["done"], "skipped": summary["skipped"],
         "empty": empty, "failed": [f"{k}: {v}" for k, v in summary["failed"]],

@@ -55,6 +55,10 @@ class Registry:
         """{dotted key: spec string} declared at registration (keys whose default does not say it all)."""
         return dict(self._entry(name)[2])
 
+    def builder(self, name):
+        """The registered builder (a function or class) itself."""
+        return self._entry(name)[0]
+
     def build(self, section, *args, **kwargs):
         builder = self._entry(section["name"])[0]
         return builder(section, *args, **kwargs)

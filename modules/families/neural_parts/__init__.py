@@ -33,7 +33,7 @@ def build_neural_parts_dataset(cfg, split):
                               cfg["n_volume"], cfg["volume_sampling"], cfg["categories"], cfg["max_items"])
 
 
-MODELS.register("neural_parts", defaults=config.MODEL)(build_neural_parts)
-DATASETS.register("neural_parts", defaults=config.DATA)(build_neural_parts_dataset)
-TASKS.register("neural_parts", defaults=config.TASK)(NeuralPartsTask)
+MODELS.register("neural_parts", defaults=config.MODEL, schema=config.MODEL_SCHEMA)(build_neural_parts)
+DATASETS.register("neural_parts", defaults=config.DATA, schema=config.DATA_SCHEMA)(build_neural_parts_dataset)
+TASKS.register("neural_parts", defaults=config.TASK, schema=config.TASK_SCHEMA)(NeuralPartsTask)
 GENERATORS.register("neural_parts")(NeuralPartsGenerator)

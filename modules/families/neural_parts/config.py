@@ -47,3 +47,13 @@ TASK = {
     "min_n_points": 10,               # k of the coverage loss
     "max_shared_points": 1.95,        # lambda of the overlap loss
 }
+
+# ranges and choices of the keys above (modules.config spec syntax)
+MODEL_SCHEMA = {"n_primitives": "int >= 1", "encoder": "resnet18 | resnet34 | resnet50",
+                "encoder_weights": "null | str", "feature_dim": "int >= 1", "n_blocks": "int >= 1",
+                "hidden_size": "int >= 1", "proj_dims": "int >= 1", "sphere_radius": "float > 0",
+                "n_points_on_sphere": "int >= 1"}
+DATA_SCHEMA = {"layout": "humans | onet", "image_size": "null | int >= 8", "n_surface": "int >= 1",
+               "n_volume": "int >= 2", "volume_sampling": "equal | uniform", "eval_surface": "int >= 1",
+               "max_items": "int >= 0", "max_per_class": "int >= 0", "format": "null | str"}
+TASK_SCHEMA = {"sharpness": "float > 0", "min_n_points": "int >= 1", "max_shared_points": "float > 0"}

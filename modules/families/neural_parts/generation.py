@@ -17,6 +17,7 @@ import torch
 from matplotlib import colormaps
 from tqdm import tqdm
 
+from modules.families.neural_parts.evaluation import evaluate_generation, markdown_table
 from modules.geometry.cameras import Camera
 from modules.geometry.io import save_mesh
 from modules.models.neural_parts import NeuralParts
@@ -109,6 +110,14 @@ class NeuralPartsGenerator:
 
     def spec(self, opts):
         return f"parts{opts.get('sphere_level', 4)}"
+
+    @staticmethod
+    def evaluate(generation_path, device, progress=True):
+        """evaluate.py for this family: the original's metrics (see evaluation.py). Returns the failed count."""
+        rows, means, out_dir = evaluate_generation(generation_path, device, progress=progress)
+        print(markdown_table(means, len(rows)))
+        print(f"wrote {out_dir}/evaluation_results.csv, evaluation_results.md")
+        return sum(1 for r in rows if r.get("error"))
 
     def run(self, model, dataset, out_dir, opts, device):
         if not isinstance(model, NeuralParts):

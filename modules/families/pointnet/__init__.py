@@ -30,8 +30,8 @@ def build_shapenet_part(cfg, split):
                                jitter_clip=cfg["jitter_clip"], augment=(split == "train"))
 
 
-MODELS.register("pointnet_seg", defaults=config.SEG_MODEL)(build_pointnet_seg)
-MODELS.register("pointnet_cls", defaults=config.CLS_MODEL)(build_pointnet_cls)
-DATASETS.register("shapenet_part", defaults=config.SHAPENET_PART_DATA)(build_shapenet_part)
+MODELS.register("pointnet_seg", defaults=config.SEG_MODEL, schema=config.SEG_MODEL_SCHEMA)(build_pointnet_seg)
+MODELS.register("pointnet_cls", defaults=config.CLS_MODEL, schema=config.CLS_MODEL_SCHEMA)(build_pointnet_cls)
+DATASETS.register("shapenet_part", defaults=config.SHAPENET_PART_DATA, schema=config.SHAPENET_PART_DATA_SCHEMA)(build_shapenet_part)
 TASKS.register("part_segmentation", defaults={})(PartSegmentationTask)
-TASKS.register("classification", defaults=config.CLS_TASK)(ClassificationTask)
+TASKS.register("classification", defaults=config.CLS_TASK, schema=config.CLS_TASK_SCHEMA)(ClassificationTask)

@@ -17,3 +17,10 @@ SHAPENET_PART_DATA = {
     "test_split": "test",
 }
 CLS_TASK = {"feature_transform_weight": 0.001}
+
+# ranges and choices of the keys above (modules.config spec syntax)
+SEG_MODEL_SCHEMA = {"num_classes": "int >= 2", "num_shapes": "int >= 1", "width_multiplier": "float > 0"}
+CLS_MODEL_SCHEMA = {"num_classes": "int >= 2", "width_multiplier": "float > 0", "dropout": "float in [0, 1)"}
+SHAPENET_PART_DATA_SCHEMA = {"task": "seg | cls", "num_points": "int >= 1", "jitter_sigma": "float >= 0",
+                             "jitter_clip": "float >= 0"}
+CLS_TASK_SCHEMA = {"feature_transform_weight": "float >= 0"}
