@@ -1,6 +1,13 @@
-"""The `preprocess.py` subcommands: argument handling and summaries (the work is in synth / mesh_dataset)."""
+"""The `preprocess.py` subcommands: argument handling and summaries (the work is in synth / mesh_dataset).
+
+Every batch (synth, mesh, xyz) ends with a ShapeLabError -- one line on stderr, exit code 2 -- when any
+item failed, after printing its summary; an output root that is a file or cannot be written is refused
+before anything is written.
+"""
+import os
 
 from modules.data import categories
+from modules.data.mesh_dataset import run_mesh, run_xyz
 from modules.data.synth import SynthConfig, generate, shape_formats, variant_counts
 from modules.data.writers import FORMATS, parse_shard
 from modules.utils import ShapeLabError
@@ -28,10 +35,9 @@ def run(args):
     if args.command == "mesh":
         if args.jobs < 1:
             raise ShapeLabError(f"-j must be >= 1, got {args.jobs}")
-        from modules.data.mesh_dataset import run_mesh
+        check_output_dir(args.out)
         return run_mesh(args)
     if args.command == "xyz":
-        from modules.data.mesh_dataset import run_xyz
         return run_xyz(args)
     return run_parts(args)
 
@@ -41,6 +47,7 @@ def run_synth(args):
         raise ShapeLabError(f"-j must be >= 1, got {args.jobs}")
     if args.resolution < 16:
         raise ShapeLabError(f"--resolution must be >= 16, got {args.resolution}")
+    check_output_dir(args.out)
     cfg = SynthConfig(out=args.out, seed=args.seed, formats=_formats(args.formats), views=args.views,
                       resolution=args.resolution)
     names = _category_list(args.categories)
@@ -49,7 +56,24 @@ def run_synth(args):
     summary = generate(cfg, names, args.per_category, jobs=args.jobs, shard=parse_shard(args.shard),
                        progress=not args.no_progress)
     print_summary(summary, cfg.out, names)
+    if summary["failed"]:
+        raise ShapeLabError(f"synth: {len(summary['failed'])} of {summary['requested']} shapes failed "
+                            f"(listed above as FAILED)")
     return summary
+
+
+def check_output_dir(path, flag="--out"):
+    """Refuse an output root that is a file, lies under a file, or is in a folder this user cannot write."""
+    path = os.path.abspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ShapeLabError(f"{flag} {path}: exists and is not a folder")
+    parent = path
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise ShapeLabError(f"{flag} {path}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ShapeLabError(f"{flag} {path}: {parent} is not writable")
 
 
 def print_summary(summary, out, names=()):

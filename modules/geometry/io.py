@@ -53,15 +53,19 @@ def load_mesh(path, allow_empty=False):
     if ext not in MESH_EXTENSIONS:
         raise ShapeLabError(f"{path}: mesh extension {ext!r} not supported (expected one of {MESH_EXTENSIONS})")
     if ext == ".off":
-        fast = _load_plain_off(path)
-        if fast is not None:
-            vertices, faces = fast
+        plain = _load_off(path)   # checks the header's counts against the file, names what is missing
+        if plain is not None:
+            vertices, faces = plain
             if len(faces) == 0 and allow_empty:
                 return trimesh.Trimesh(vertices=np.zeros((0, 3)), faces=np.zeros((0, 3), dtype=np.int64), process=False)
             if len(vertices) == 0 or len(faces) == 0:
                 raise ShapeLabError(f"{path}: not a mesh (no vertices or no triangle faces)")
             check_mesh_arrays(vertices, faces, name=path)
             return trimesh.Trimesh(vertices=vertices, faces=faces, process=False)  # float64, as trimesh reads
+    elif ext == ".ply":
+        _check_ply_header(path)
+    else:
+        _check_obj_tail(path)
     try:
         mesh = trimesh.load(path, process=False)  # not force="mesh": that drops the stored vertex normals
         if isinstance(mesh, trimesh.Scene):  # an OBJ with several objects / groups
@@ -77,31 +81,161 @@ def load_mesh(path, allow_empty=False):
     return mesh
 
 
-def _load_plain_off(path):
-    """Fast reader for the common OFF: line 1 'OFF', line 2 'V F E', V lines 'x y z', F lines '3 a b c'.
+def _load_off(path):
+    """Read an ASCII OFF ([C][N]OFF keyword, 'V F E' counts, V vertex rows, F face rows 'n i1 .. in').
 
-    Returns (vertices, faces), or None for anything else (trimesh's reader then handles it). NumPy's C
-    `loadtxt` parses a 200k-face marching-cubes mesh in ~0.08 s; trimesh's pure-Python reader takes seconds.
+    Every count the header promises is checked: fewer or more data rows than V + F, or a row with too
+    few numbers (a file cut mid-row), is a ShapeLabError naming the file, the line and both counts.
+    Returns (vertices float64 (V,3), faces int64 (F,3)) when every face is a triangle, None for a valid
+    file with polygons or a binary OFF (trimesh's reader then triangulates it). NumPy's C parser reads
+    a 200k-face marching-cubes mesh in ~0.1 s; trimesh's pure-Python reader takes seconds.
     """
     with open(path, "rb") as f:
-        first, second = f.readline().strip(), f.readline().split()
-    if first != b"OFF" or len(second) != 3:
+        data = f.read()
+    lines = data.splitlines()
+    rows = [(i + 1, ln) for i, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith(b"#")]
+    if not rows:
+        raise ShapeLabError(f"{path}: empty file, expected an OFF header")
+    first = rows[0][1].split()
+    keyword = first[0]
+    if not keyword.upper().endswith(b"OFF") and b"OFF" in keyword.upper():  # ModelNet's 'OFF490 518 0'
+        cut = keyword.upper().index(b"OFF") + 3
+        first = [keyword[:cut], keyword[cut:]] + first[1:]
+        keyword = first[0]
+    if not keyword.upper().endswith(b"OFF"):
+        raise ShapeLabError(f"{path}: line {rows[0][0]}: expected the OFF keyword, got {keyword[:20]!r}")
+    if any(t.upper() == b"BINARY" for t in first[1:]):
         return None
+    counts, body = first[1:], rows[1:]
+    if len(counts) < 2:
+        if not body:
+            raise ShapeLabError(f"{path}: the OFF header has no 'vertices faces edges' line")
+        counts, body = body[0][1].split(), body[1:]
     try:
-        n_vertices, n_faces = int(second[0]), int(second[1])
-        if n_vertices < 0 or n_faces < 0:
-            return None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "no data" for an empty mesh
-            vertices = np.loadtxt(path, dtype=np.float64, skiprows=2, max_rows=n_vertices, ndmin=2,
-                                  comments=None) if n_vertices else np.zeros((0, 3))
-            faces = np.loadtxt(path, dtype=np.int64, skiprows=2 + n_vertices, ndmin=2,
-                               comments=None) if n_faces else np.zeros((0, 4), dtype=np.int64)
-    except ValueError:
-        return None
-    if vertices.shape != (n_vertices, 3) or faces.shape != (n_faces, 4) or (n_faces and np.any(faces[:, 0] != 3)):
-        return None
-    return vertices, faces[:, 1:]
+        n_vertices, n_faces = int(counts[0]), int(counts[1])
+    except (ValueError, IndexError):
+        raise ShapeLabError(f"{path}: OFF header counts {b' '.join(counts[:3]).decode(errors='replace')!r} "
+                            f"are not 'vertices faces edges'") from None
+    if n_vertices < 0 or n_faces < 0:
+        raise ShapeLabError(f"{path}: OFF header counts must be >= 0, got {n_vertices} vertices, {n_faces} faces")
+    if len(body) != n_vertices + n_faces:
+        have_v = min(len(body), n_vertices)
+        raise ShapeLabError(f"{path}: header promises {n_vertices} vertices and {n_faces} faces, the file has "
+                            f"{have_v} vertex rows and {len(body) - have_v} face rows (truncated or wrong header)")
+    width = [len(ln.split()) for _, ln in body]
+    vdim = width[0] if n_vertices else 3
+    for k in range(n_vertices):
+        if width[k] != vdim or width[k] < 3:
+            raise ShapeLabError(f"{path}: line {body[k][0]}: vertex row has {width[k]} numbers, expected "
+                                f"{max(vdim, 3)} like the first vertex row (truncated?)")
+    try:
+        vertices = (np.loadtxt([ln for _, ln in body[:n_vertices]], dtype=np.float64, ndmin=2, comments=None)[:, :3]
+                    if n_vertices else np.zeros((0, 3)))
+        face_rows = body[n_vertices:]
+        sizes = np.array([int(ln.split(None, 1)[0]) for _, ln in face_rows], dtype=np.int64)
+    except ValueError as err:
+        raise ShapeLabError(f"{path}: OFF rows must hold numbers ({err})") from err
+    short = np.flatnonzero(np.asarray(width[n_vertices:], dtype=np.int64) < sizes + 1) if n_faces else []
+    if len(short) or (n_faces and sizes.min() < 3):
+        k = int(short[0]) if len(short) else int(np.argmin(sizes))
+        raise ShapeLabError(f"{path}: line {face_rows[k][0]}: face row '{face_rows[k][1].decode(errors='replace')[:40]}' "
+                            f"does not hold n >= 3 then n vertex indices (truncated?)")
+    if n_faces and np.any(sizes != 3):
+        return None  # polygons: trimesh triangulates them
+    try:
+        faces = (np.loadtxt([ln for _, ln in face_rows], dtype=np.int64, ndmin=2, comments=None, usecols=(1, 2, 3))
+                 if n_faces else np.zeros((0, 3), dtype=np.int64))
+    except ValueError as err:
+        raise ShapeLabError(f"{path}: face rows must hold integer vertex indices ({err})") from err
+    return vertices, faces
+
+
+_PLY_SIZES = {"char": 1, "int8": 1, "uchar": 1, "uint8": 1, "short": 2, "int16": 2, "ushort": 2, "uint16": 2,
+              "int": 4, "int32": 4, "uint": 4, "uint32": 4, "float": 4, "float32": 4, "double": 8, "float64": 8}
+
+
+def _check_ply_header(path):
+    """Check that a .ply holds at least what its header promises (trimesh reads a cut ASCII file silently).
+
+    ASCII: one non-empty line per element row. Binary: at least the bytes of every row, counting each
+    list property (a face) as a triangle. A shortfall is a ShapeLabError naming the file and the counts.
+    """
+    with open(path, "rb") as f:
+        head = f.read(65536)
+        if not head.startswith(b"ply"):
+            raise ShapeLabError(f"{path}: not a PLY file (it does not start with 'ply')")
+        end = head.find(b"end_header")
+        if end < 0:
+            raise ShapeLabError(f"{path}: PLY header has no end_header line")
+        body_start = head.index(b"\n", end) + 1 if b"\n" in head[end:] else len(head)
+        header = head[:end].decode("ascii", errors="replace").splitlines()
+        f.seek(0, os.SEEK_END)
+        body_bytes = f.tell() - body_start
+    fmt, elements = None, []
+    for line in header:
+        tok = line.split()
+        if not tok:
+            continue
+        if tok[0] == "format" and len(tok) > 1:
+            fmt = tok[1]
+        elif tok[0] == "element" and len(tok) == 3:
+            try:
+                elements.append([tok[1], int(tok[2]), 0, []])
+            except ValueError:
+                raise ShapeLabError(f"{path}: PLY header line {line!r}: the count is not an integer") from None
+        elif tok[0] == "property" and elements:
+            is_list = len(tok) >= 5 and tok[1] == "list"
+            if is_list:
+                size = _PLY_SIZES.get(tok[2], 1) + 3 * _PLY_SIZES.get(tok[3], 4)
+            else:
+                size = _PLY_SIZES.get(tok[1] if len(tok) > 1 else "", 4)
+            elements[-1][2] += size
+            elements[-1][3].append(is_list)
+    promised = ", ".join(f"{n} {name}" for name, n, _, _ in elements)
+    if fmt == "ascii":
+        with open(path, "rb") as f:
+            f.seek(body_start)
+            have, last_row = 0, None
+            for ln in f:
+                if ln.strip():
+                    have, last_row = have + 1, ln
+        need = sum(n for _, n, _, _ in elements)
+        if have < need:
+            raise ShapeLabError(f"{path}: header promises {promised} ({need} rows), the file has {have} rows (truncated)")
+        last = next((e for e in reversed(elements) if e[1] > 0), None)
+        if last is not None and last_row is not None:   # a file cut inside its last row
+            props, tok = last[3], last_row.split()
+            want = len(props) if not any(props) else None
+            if props and props[0] and len(props) == 1 and tok and tok[0].isdigit():
+                want = 1 + int(tok[0])              # a face row: n, then n indices
+            if want is not None and len(tok) < want:
+                raise ShapeLabError(f"{path}: the last {last[0]} row has {len(tok)} values, expected {want} (truncated)")
+    elif fmt in ("binary_little_endian", "binary_big_endian"):
+        need = sum(n * size for _, n, size, _ in elements)
+        if body_bytes < need:
+            raise ShapeLabError(f"{path}: header promises {promised} (>= {need} bytes), the file has "
+                                f"{body_bytes} bytes after the header (truncated)")
+
+
+def _check_obj_tail(path):
+    """An .obj has no counts to check; a file cut mid-row shows in its last row: 'v' with fewer than three
+    numbers or 'f' with fewer than three vertices is a ShapeLabError naming the line."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - 4096))
+        tail = f.read()
+    lines = tail.splitlines()
+    for back, line in enumerate(reversed(lines)):
+        tok = line.split()
+        if not tok:
+            continue
+        if (tok[0] == b"v" and len(tok) < 4) or (tok[0] == b"f" and len(tok) < 4):
+            with open(path, "rb") as f:
+                number = sum(1 for _ in f) - back
+            raise ShapeLabError(f"{path}: line {number}: '{line.decode(errors='replace')[:40]}' has too few "
+                                f"values for a {tok[0].decode()} row (truncated?)")
+        break
 
 
 def save_mesh(path, vertices, faces, vertex_colors=None, vertex_normals=None):
@@ -246,15 +380,38 @@ def _to_numpy(x):
 
 
 def _load_table(path):
+    """Whitespace columns of numbers; every row must have as many as the first (a row cut mid-number is an
+    error naming the line, not a point read from half a row)."""
     try:
         with warnings.catch_warnings():  # an empty file is reported below as an error, not a warning
             warnings.simplefilter("ignore", UserWarning)
             table = np.loadtxt(path, dtype=np.float64, ndmin=2)
     except ValueError as err:
+        _raise_bad_row(path)
         raise ShapeLabError(f"{path}: expected whitespace-separated numbers ({err})") from err
     if table.size == 0:
         raise ShapeLabError(f"{path}: empty point cloud")
     return table
+
+
+def _raise_bad_row(path):
+    """Find the first row whose column count differs from the first row's (or that is not numbers)."""
+    width = None
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, 1):
+            tok = line.split(b"#", 1)[0].split()
+            if not tok:
+                continue
+            try:
+                [float(t) for t in tok]
+            except ValueError:
+                raise ShapeLabError(f"{path}: line {number}: not a row of numbers: "
+                                    f"'{line.decode(errors='replace').strip()[:40]}'") from None
+            if width is None:
+                width = len(tok)
+            elif len(tok) != width:
+                raise ShapeLabError(f"{path}: line {number}: {len(tok)} numbers where line 1 has {width} "
+                                    f"(a truncated or malformed row)")
 
 
 def _check_per_point(arr, n, field, path):
