@@ -4,12 +4,14 @@
     python preprocess.py mesh  --in DIR_OR_FILES... --out data/mymeshes [-j 2] [--shard 0/4]
     python preprocess.py xyz   --in model.obj --out model.xyzn [--iters 2]   (or the seed's --data_path ... --subdiv_iters 2)
     python preprocess.py parts --category lamp
+    python preprocess.py dfaust --hdf5 registrations_m.hdf5 registrations_f.hdf5 --out data/dfaust [-j 2]
 See the Data section of README.md.
 """
 import argparse
 import os
 import sys
 
+from modules.data import dfaust, preprocessing
 from modules.utils import cli_main
 
 
@@ -53,6 +55,9 @@ def build_parser():
 
     p = sub.add_parser("parts", help="list the global part ids of a category")
     p.add_argument("--category", default=None, help="category name or synset (default: all)")
+
+    p = sub.add_parser("dfaust", help="real DFAUST registrations (hdf5) -> the human-sequence layout (Neural Parts)")
+    dfaust.add_arguments(p)
     return parser
 
 
@@ -62,7 +67,8 @@ def main(argv=None):
     if argv and argv[0].startswith("--data_path"):   # the NST seed's command line: preprocess.py --data_path ...
         argv = ["xyz"] + argv
     args = build_parser().parse_args(argv)
-    from modules.data import preprocessing
+    if args.command == "dfaust":
+        return dfaust.run_dfaust(args)
     return preprocessing.run(args)
 
 

@@ -98,3 +98,13 @@ def test_allow_open_uses_winding_numbers(tmp_path):
     write_splits(tmp_path / "d-faust_splits.csv", [("50002_jumping", 20, "train")])
     assert run_dfaust(args_for(tmp_path, "--allow_open"))["written"] == 1
     assert scan_hdf5(str(tmp_path / "registrations_m.hdf5")) == {"50002_jumping": 21}
+
+
+def test_preprocess_dfaust_subcommand_reports_a_missing_file(tmp_path, capsys):
+    import preprocess
+    with pytest.raises(SystemExit) as exit_:
+        preprocess.main(["dfaust", "--hdf5", str(tmp_path / "registrations_m.hdf5"), "--out", str(tmp_path / "out")])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "registrations_m.hdf5" in err[0]
+    assert not (tmp_path / "out").exists()
