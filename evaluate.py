@@ -77,6 +77,11 @@ def main(argv=None):
                                                  progress=not args.no_progress)
     paths = write_results(out_dir, rows, summary)
     print(markdown_table(summary, rows))
+    config = os.path.join(out_dir, "generation_config.yaml")
+    unseen = (read_yaml(config).get("categories_not_in_training") or []) if os.path.isfile(config) else []
+    if unseen:
+        print(f"note: categories {', '.join(unseen)} were not in the model's training data (generalisation, "
+              f"not in-category accuracy)")
     print("wrote " + ", ".join(paths))
     failed = [r for r in rows if r.get("error")]
     if failed:

@@ -73,7 +73,7 @@ def main(argv=None):
     expect = None
     if exp_dir and os.path.isfile(os.path.join(exp_dir, "config.yaml")):
         expect = (read_yaml(os.path.join(exp_dir, "config.yaml")).get("model") or {}).get("name")
-    _, cfg = checkpoint_config(ckpt_path, expect)
+    state, cfg = checkpoint_config(ckpt_path, expect)
     generator = generator_for(cfg, ckpt_path)          # before building the model: a clear error for other tasks
     if exp_dir is None:
         exp_dir = os.path.join(args.exp_root, plain_name(label, "-ckpt_name"))
@@ -82,6 +82,12 @@ def main(argv=None):
     dataset, data = build_dataset(cfg["data"], args.split, generator, root=args.data_root, format=args.data_type,
                                   categories=categories, max_items=args.max_objects,
                                   max_per_class=args.max_per_class, cache=False)
+    unseen = []
+    if state.get("train_categories") is not None and hasattr(dataset, "categories_present"):
+        unseen = sorted(set(dataset.categories_present()) - set(state["train_categories"]))
+        if unseen:
+            print(f"warning: the model was not trained on categories {', '.join(unseen)} (it saw "
+                  f"{', '.join(state['train_categories'])}): their results measure generalisation", file=sys.stderr)
     if len(dataset) == 0:
         raise ShapeLabError(f"no objects to generate: the '{args.split}' split of {data.get('root')} is empty"
                             + (f" for -categories {args.categories}" if categories else ""))
@@ -105,6 +111,7 @@ def main(argv=None):
         "data": {k: data[k] for k in ("name", "format", "root", "pc_samples", "noise") if k in data} | {"split": args.split},
         "seed": args.seed, "objects": len(dataset), "generated": summary["done"], "skipped": summary["skipped"],
         "empty": empty, "failed": [f"{k}: {v}" for k, v in summary["failed"]],
+        "categories_not_in_training": unseen,
         "seconds_per_object": (sum(summary["seconds"]) / len(summary["seconds"])) if summary["seconds"] else None,
     }, config_path)
     print(f"{summary['done']} generated ({len(empty)} empty), {summary['skipped']} already there, "

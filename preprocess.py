@@ -46,12 +46,14 @@ def build_parser():
     p.add_argument("--in", "--data_path", dest="inputs", nargs="+", required=True, help="mesh files or folders")
     p.add_argument("--out", "--save_path", dest="out", default=None,
                    help="output .xyz/.xyzn file, or a folder for several inputs "
-                        "(default preprocessed_meshes/<exp_name>___sbd<iters>.<format>)")
+                        "(default data/preprocessed_meshes/<exp_name>___sbd<iters>.<format>; an existing file "
+                        "is not replaced without --overwrite)")
     p.add_argument("--iters", "--subdiv_iters", dest="iters", type=int, default=0,
                    help="Loop subdivision iterations (default 0)")
     p.add_argument("--format", choices=("xyz", "xyzn"), default="xyz", help="xyz, or xyzn with vertex normals")
     p.add_argument("--exp_name", default="experiment_0", help="name of the default output file")
     p.add_argument("--visualize", action="store_true", help="also write a PNG of the points (no viewer window)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
 
     p = sub.add_parser("parts", help="list the global part ids of a category")
     p.add_argument("--category", default=None, help="category name or synset (default: all)")

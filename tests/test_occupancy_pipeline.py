@@ -9,6 +9,7 @@ import yaml
 from modules.data import ifnet as ifnet_io
 from modules.data import onet as onet_io
 from modules.data.occupancy_datasets import OccupancyDataset
+from modules.engine.checkpoint import load_checkpoint
 from modules.utils import ShapeLabError
 
 SYNSET = "03001627"
@@ -164,6 +165,16 @@ def test_train_generate_pipeline(tiny_root, tmp_path, monkeypatch, single_thread
                    "--no_pictures"])
     out = tmp_path / "experiments" / "partial" / "evaluation_tiny_pre_@12"
     assert (out / "generation" / SYNSET / "mine" / "surface_reconstruction.off").exists()
+    # the checkpoint knows the categories it was trained on; other categories are named as unseen
+    assert load_checkpoint(str(tmp_path / "tiny_pre.pt"))["train_categories"] == [SYNSET]
+    other = tmp_path / "other" / "99999998" / "mine"
+    os.makedirs(other)
+    shutil.copy(part / "pointcloud.npz", other / "pointcloud.npz")
+    generate.main(["-ckpt_name", str(tmp_path / "tiny_pre.pt"), "-exp_name", "other", "-data_root",
+                   str(tmp_path / "other"), "-data_type", "onet", "-method", "mcubes", "-mcubes_res", "12",
+                   "--no_pictures"])
+    info = yaml.safe_load(open(tmp_path / "experiments" / "other" / "evaluation_tiny_pre_@12" / "generation_config.yaml"))
+    assert info["categories_not_in_training"] == ["99999998"]
 
 
 def test_generation_inputs_match_the_training_dataset(tiny_root):

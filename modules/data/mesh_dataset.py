@@ -398,12 +398,16 @@ def run_xyz(args):
     ext = "." + args.format
     if args.out is None:
         name = f"{args.exp_name}___sbd{args.iters}" if len(paths) == 1 else None
-        outs = [os.path.join("preprocessed_meshes", (name or os.path.splitext(os.path.basename(p))[0]) + ext)
+        outs = [os.path.join("data", "preprocessed_meshes", (name or os.path.splitext(os.path.basename(p))[0]) + ext)
                 for p in paths]
     elif len(paths) == 1 and os.path.splitext(args.out)[1].lower() in (".xyz", ".xyzn"):
         outs = [args.out]
     else:
         outs = [os.path.join(args.out, os.path.splitext(os.path.basename(p))[0] + ext) for p in paths]
+    existing = [o for o in outs if os.path.exists(o)]
+    if existing and not getattr(args, "overwrite", False):
+        raise ShapeLabError(f"{existing[0]} already exists (an earlier run's output): give another --out / --exp_name, "
+                            f"or --overwrite to replace it")
     failed = []
     for p, o in zip(paths, outs):
         try:

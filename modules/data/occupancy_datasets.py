@@ -68,6 +68,10 @@ class OccupancyDataset(torch.utils.data.Dataset):
     def __len__(self):
         return len(self.items)
 
+    def categories_present(self):
+        """Sorted synsets of the items (the engine stores them with a checkpoint as train_categories)."""
+        return sorted({synset for synset, _ in self.items})
+
     def object_dir(self, i):
         synset, sid = self.items[i]
         return os.path.join(self.root, synset, sid)

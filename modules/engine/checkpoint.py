@@ -104,7 +104,8 @@ def export_pretrained(src, dst, half=True, data_root=None, **meta):
         cfg = dict(cfg, data=dict(cfg["data"], root=data_root))
     weights = {k: v.half() if half and v.is_floating_point() else v for k, v in state["model"].items()}
     out = {"model": weights, "model_name": state.get("model_name"), "config": cfg,
-           "epoch": state.get("epoch"), "step": state.get("step"), "source": os.path.abspath(src), **meta}
+           "epoch": state.get("epoch"), "step": state.get("step"), "source": os.path.abspath(src),
+           "train_categories": state.get("train_categories"), **meta}
     save_checkpoint(dst, {k: v for k, v in out.items() if v is not None})
     return dst
 

@@ -275,6 +275,8 @@ class Trainer:
         seed_everything(self.seed)
 
         self.model, self.task, train_set, self.val_set = build_components(cfg, self.device)
+        # what the model saw, so generate.py can say when it is asked about categories it never saw
+        self.train_categories = train_set.categories_present() if hasattr(train_set, "categories_present") else None
         self.ckpt_dir = os.path.join(self.exp_dir, "checkpoints")
         if resume_state is not None:
             load_model_weights(self.model, resume_state["model"], os.path.join(self.ckpt_dir, "latest.pt"))
@@ -339,7 +341,8 @@ class Trainer:
                 "epoch": self.epoch, "step": self.step,
                 "batch_in_epoch": self.batch_in_epoch, "best_metric": self.best, "rng": rng_state(),
                 "model_name": self.cfg["model"]["name"], "config": self.cfg,
-                "world_size": self.world, "rank_weight_spread": getattr(self, "rank_weight_spread", None)}
+                "world_size": self.world, "rank_weight_spread": getattr(self, "rank_weight_spread", None),
+                "train_categories": self.train_categories}
 
     def save(self, *names):
         if not self.is_main:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from modules.data.categories import SYNSETS
+from modules.data.categories import SYNSET_TO_NAME, SYNSETS
 from modules.data.ifnet import read_surface_samples
 from modules.data.occupancy_datasets import list_split
 from modules.data.onet import read_pointcloud_npz
@@ -90,7 +90,7 @@ def generate(model, dataset, out_dir, method="mise", mise_res=64, mise_steps=2, 
             save_mesh(mesh_path, vertices, faces)
             if pictures:
                 save_picture(os.path.join(obj_dir, "reconstruction.png"), points, vertices, faces,
-                             _ground_truth_mesh(dataset, i))
+                             _ground_truth_mesh(dataset, i), f"{SYNSET_TO_NAME.get(synset, synset)} {synset}/{sid}")
             summary["done"] += 1
             summary["seconds"].append(seconds)
         except ShapeLabError as err:
@@ -131,6 +131,10 @@ class InputClouds:
             self.items = kept
         if max_items:
             self.items = self.items[:max_items]
+
+    def categories_present(self):
+        """Sorted synsets of the items (compared with the checkpoint's train_categories by generate.py)."""
+        return sorted({synset for synset, _ in self.items})
 
     def _has_split_files(self):
         if self.fmt == "ifnet":
@@ -177,11 +181,13 @@ def _ground_truth_mesh(dataset, i):
     return None
 
 
-def save_picture(path, points, vertices, faces, gt_mesh_path=None):
-    """Input points | reconstruction | ground truth, side by side (PNG)."""
-    panels = [{"points": points, "title": "input"}]
+def save_picture(path, points, vertices, faces, gt_mesh_path=None, name=""):
+    """Input points | reconstruction | ground truth, side by side (PNG); `name` (class, object id) titles it."""
+    panels = [{"points": points, "title": f"input, {len(points)} points\n{name}" if name else "input"}]
     if len(faces):
         panels.append({"vertices": vertices, "faces": faces, "title": "reconstruction"})
+    else:
+        panels.append({"points": np.zeros((0, 3)), "title": "reconstruction\nEMPTY: never above the threshold"})
     if gt_mesh_path:
         gt = load_mesh(gt_mesh_path)
         panels.append({"vertices": np.asarray(gt.vertices), "faces": np.asarray(gt.faces), "title": "ground truth"})

@@ -1,5 +1,6 @@
 """Markdown reports that gather a training run (TensorBoard scalars, loss curve) and an evaluation
 (the table evaluate.py wrote, the pictures generate.py drew) into one page."""
+import csv
 import glob
 import os
 import platform
@@ -69,6 +70,14 @@ def training_section(exp_dir, title, budget_s=None):
     return lines
 
 
+def _iou_per_object(csv_path):
+    """{(class, id): IoU text} from evaluate.py's per-object CSV ({} when it is missing)."""
+    if not os.path.isfile(csv_path):
+        return {}
+    with open(csv_path) as f:
+        return {(r["class"], r["id"]): r.get("iou", "") for r in csv.DictReader(f)}
+
+
 def evaluation_section(eval_dir, title, max_pictures=6):
     """Markdown for one evaluate.py output folder: its summary table and a few pictures."""
     table = os.path.join(eval_dir, "evaluation_results.md")
@@ -79,10 +88,14 @@ def evaluation_section(eval_dir, title, max_pictures=6):
     pictures = sorted(glob.glob(os.path.join(eval_dir, "generation", "*", "*", "reconstruction.png")))
     lines = [f"## {title}", ""] + body
     if pictures:
-        lines += ["", "Input points | reconstruction | ground truth:", ""]
+        iou = _iou_per_object(os.path.join(eval_dir, "evaluation_results.csv"))
+        lines += ["", "Input points | reconstruction | ground truth, each with its object and IoU:", ""]
         step = max(1, len(pictures) // max_pictures)
         for path in pictures[::step][:max_pictures]:
-            lines.append(f"![{os.path.basename(os.path.dirname(path))}]({os.path.abspath(path)})")
+            obj_dir = os.path.dirname(path)
+            key = (os.path.basename(os.path.dirname(obj_dir)), os.path.basename(obj_dir))
+            caption = f"{key[0]}/{key[1]}, IoU {iou[key]}" if iou.get(key) else f"{key[0]}/{key[1]}"
+            lines += [f"{caption}:", "", f"![{caption}]({os.path.abspath(path)})", ""]
     return lines
 
 
