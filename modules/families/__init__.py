@@ -5,3 +5,4 @@ datasets, tasks and generator; `config.py` holds the config defaults; `training.
 `generation.py` the Generator; `evaluation.py` family-specific evaluation. See README "Adding a family".
 """
 from modules.families import neural_parts, occupancy, pointnet, toy  # noqa: F401
+from modules.families import svr  # noqa: F401

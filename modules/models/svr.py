@@ -9,6 +9,7 @@ elsewhere and composed with a decoder by the single-view family -- to one 3-D re
 - `MeshDecoder`       -> (B, V, 3) vertices of an offset ico-sphere (level 4: V = 2562) + shared faces
 - `ImplicitDecoder`   -> (B, Q) occupancy logits at query points, ONet's conditional-BatchNorm decoder
 - `ParametricDecoder` -> (B, n, 3) points from K learned 2-D patches (AtlasNet), or a mesh of their UV grids
+- `SingleViewModel`   ResNet image encoder (`modules.models.image_encoders`) + one of the above: image -> 3-D
 
 Coordinates live in the data box [-0.5, 0.5]^3 (ShapeNet / R2N2 / ONet normalisation). Voxel grids are
 indexed [x, y, z] with cell (i, j, k) centred at -0.5 + (index + 0.5) / R, the layout of
@@ -23,6 +24,7 @@ import torch.nn as nn
 from modules.geometry.ico_sphere import ico_sphere
 from modules.geometry.meshes import Meshes
 from modules.geometry.voxels import voxel_centers
+from modules.models.image_encoders import ImageEncoder
 from modules.models.onet import DecoderCBatchNorm
 from modules.utils import ShapeLabError
 
@@ -356,3 +358,79 @@ class MeshFit(nn.Module):
     def meshes(self):
         verts, faces = self()
         return Meshes([verts[0]], [faces])
+
+
+# ---------------------------------------------------------------- image -> 3-D (the assignment's SingleViewto3D)
+
+class SingleViewModel(nn.Module):
+    """ResNet image encoder + one decoder: the assignment's `SingleViewto3D` for every `--type`.
+
+    The encoder is `ImageEncoder(arch)` without `fc` (avgpool kept: a (B, 512) feature for resnet18), with
+    ImageNet normalisation inside, trained end to end (all parameters go to the optimiser, as the seed);
+    random initialisation unless `encoder_weights` names a torchvision weight file ("imagenet": torchvision's
+    cache), never downloaded. Images are (B, 3, H, W) floats in [0, 1]; any H, W >= 32 (137 x 137 for R2N2
+    renders; the seed does not resize and neither do we by default).
+
+    forward(images, queries=None, n_points=None, generator=None) returns ONE tensor (so attribution methods
+    can take it as the model output):
+      vox        (B, R, R, R) occupancy logits, indexed [b, x, y, z]
+      point      (B, n_points, 3)
+      mesh       (B, V, 3) vertices of the offset ico-sphere; faces: `self.faces` (F, 3)
+      implicit   (B, Q) occupancy logits at `queries` (B, Q, 3)
+      parametric (B, n, 3) points at random uv (n = n_points or self.n_points; `generator` fixes the uv)
+    `threshold`: the occupancy probability at the surface (vox, implicit meshes and IoU).
+    """
+
+    def __init__(self, decoder_type, decoder, encoder_arch="resnet18", encoder_weights=None, n_points=None,
+                 threshold=0.5):
+        super().__init__()
+        if decoder_type not in DECODERS or not isinstance(decoder, DECODERS[decoder_type]):
+            raise ShapeLabError(f"SingleViewModel: decoder type {decoder_type!r} with a {type(decoder).__name__}; "
+                                f"expected one of {', '.join(DECODERS)} with its decoder class")
+        self.type = decoder_type
+        self.encoder = ImageEncoder(encoder_arch, weights=encoder_weights)
+        if self.encoder.out_dim != decoder.feature_dim:
+            raise ShapeLabError(f"SingleViewModel: {encoder_arch} gives {self.encoder.out_dim}-d features, the "
+                                f"decoder expects feature_dim={decoder.feature_dim}")
+        self.decoder = decoder
+        self.n_points = None if n_points is None else _positive_int(n_points, "n_points", "SingleViewModel")
+        if not 0.0 < float(threshold) < 1.0:
+            raise ShapeLabError(f"SingleViewModel: threshold={threshold}, expected a probability in (0, 1)")
+        self.threshold = float(threshold)   # occupancy probability of the surface (vox, implicit)
+
+    @property
+    def logit_threshold(self):
+        return math.log(self.threshold / (1.0 - self.threshold))
+
+    @property
+    def faces(self):
+        """(F, 3) int64 faces of the mesh decoder's template (mesh type only)."""
+        if self.type != "mesh":
+            raise ShapeLabError(f"SingleViewModel: a '{self.type}' model has no fixed faces")
+        return self.decoder.faces
+
+    def encode(self, images):
+        """(B, 3, H, W) images in [0, 1] -> (B, F) features."""
+        if not torch.is_tensor(images) or images.ndim != 4 or images.shape[1] != 3 or min(images.shape[2:]) < 32 \
+                or not images.is_floating_point():
+            shape = tuple(images.shape) if torch.is_tensor(images) else type(images).__name__
+            raise ShapeLabError(f"SingleViewModel: expected float images (B, 3, H>=32, W>=32) in [0, 1], got {shape}")
+        return self.encoder(images)
+
+    def decode(self, features, queries=None, n_points=None, generator=None):
+        """(B, F) features -> the decoder's output tensor (see the class docstring)."""
+        if self.type == "implicit":
+            if queries is None:
+                raise ShapeLabError("SingleViewModel: the implicit decoder needs query points (B, Q, 3)")
+            return self.decoder(features, queries)
+        if self.type == "parametric":
+            n = n_points if n_points is not None else self.n_points
+            if n is None:
+                raise ShapeLabError("SingleViewModel: the parametric decoder needs n_points")
+            return self.decoder.sample(features, n, generator=generator)
+        if self.type == "mesh":
+            return self.decoder(features)[0]
+        return self.decoder(features)
+
+    def forward(self, images, queries=None, n_points=None, generator=None):
+        return self.decode(self.encode(images), queries, n_points, generator)

@@ -1,0 +1,300 @@
+"""Gradient attribution on images for single-view reconstruction models (what the image encoder looks at).
+
+Every method explains one scalar per image, the *target* (a function of the model's output), w.r.t. the input
+image or a layer of the image encoder, and returns `ImageAttribution(map, raw)`: `map` (B, H, W) at the INPUT's
+spatial size (CAMs are upsampled bilinearly from the layer's h x w grid, as Grad-CAM does), `raw` the tensor it
+comes from ((B,1,h,w) CAMs before upsampling, (B,3,H,W) input attributions for GBP / IG).
+
+Methods (Captum where it has the method; GradCAM++ by its formula, Captum has none):
+- `gradcam`   Grad-CAM (Selvaraju et al. 2017): w_k = mean_ij dS/dA^k_ij, map = ReLU(sum_k w_k A^k)
+              (captum LayerGradCam).
+- `gradcam++` Grad-CAM++ (Chattopadhay et al. 2018), closed form for S -> exp(S):
+              alpha^k_ij = g^2 / (2 g^2 + sum_ab A^k_ab g^3) (0 where g = 0), g = dS/dA^k_ij,
+              w_k = sum_ij alpha^k_ij ReLU(g), map = ReLU(sum_k w_k A^k)  (`gradcam_pp_from`).
+- `hirescam`  HiResCAM (Draelos & Carin 2020): map = ReLU(sum_k g^k (.) A^k), element-wise, no spatial mean
+              (captum LayerGradientXActivation summed over channels).
+- `gbp`       Guided Backprop (Springenberg et al. 2015) w.r.t. the image (captum GuidedBackprop, ReLUs made
+              non-in-place during the call); map = max over RGB of |attribution| (saliency convention).
+- `ig`        Integrated Gradients (Sundararajan et al. 2017) from a black image (captum, Gauss-Legendre,
+              n_steps); map = sum over RGB (signed; the maps of an image sum to S(x) - S(black)).
+
+Targets (`target_fn(output) -> (B,)`, built by `loss_target` / `occupancy_target`):
+- `loss`: minus the per-image reconstruction loss against the ground truth (vox BCE, point / parametric
+  Chamfer, mesh Chamfer of fixed-seed surface samples, implicit BCE at the queries): the pixels that make the
+  reconstruction better.
+- `occupancy`: vox: summed occupancy probability over the cells inside `region` (default the whole grid);
+  implicit: the same at a fixed grid of query points inside `region`.
+
+Sanity (Adebayo et al. 2018): `randomization_check` recomputes the maps with the encoder's weights
+re-initialised and reports the Spearman rank correlation of the two maps per image (near 0: the maps depend on
+the learned weights; near 1: they would be an edge detector independent of training).
+"""
+import contextlib
+import copy
+import warnings
+from collections import namedtuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from captum.attr import GuidedBackprop, IntegratedGradients, LayerGradCam, LayerGradientXActivation
+from scipy.stats import spearmanr
+from torch import nn
+
+from modules.geometry.chamfer import chamfer_distance
+from modules.geometry.meshes import Meshes
+from modules.geometry.sample_points_from_meshes import sample_points_from_meshes
+from modules.utils import ShapeLabError
+
+ImageAttribution = namedtuple("ImageAttribution", ["map", "raw"])
+METHODS = ("gradcam", "gradcam++", "hirescam", "gbp", "ig")
+TARGETS = ("loss", "occupancy")
+
+
+# ----------------------------------------------------------------------------- targets
+
+def tile(x, n):
+    """x (B, ...) repeated to n rows: Integrated Gradients evaluates k path points of the whole batch at once,
+    stacked step-major (row s*B + b is image b), so per-image tensors are tiled, not interleaved."""
+    if x.shape[0] == n:
+        return x
+    if n % x.shape[0]:
+        raise ShapeLabError(f"attribution: a batch of {n} rows is not a multiple of the {x.shape[0]} images")
+    return x.repeat(n // x.shape[0], *([1] * (x.ndim - 1)))
+
+
+def loss_target(model_type, batch, faces=None, mesh_samples=1000, seed=0):
+    """-> fn(output) -> (B,) minus the per-image loss of `model_type` against the batch's ground truth.
+
+    batch: vox "voxels" (B,R,R,R); point / parametric / mesh "pointcloud" (B,N,3); implicit "points.occ" (B,Q)
+    (the queries themselves are the model's input). mesh needs `faces`; its surface samples use a fixed seed so
+    every call (IG's path points) explains the same function."""
+    if model_type == "vox":
+        gt = batch["voxels"].float()
+        return lambda logits: -F.binary_cross_entropy_with_logits(
+            logits, tile(gt, len(logits)).to(logits.device), reduction="none").flatten(1).mean(1)
+    if model_type == "implicit":
+        occ = batch["points.occ"].float()
+        return lambda logits: -F.binary_cross_entropy_with_logits(
+            logits, tile(occ, len(logits)).to(logits.device), reduction="none").mean(1)
+    gt = batch["pointcloud"].float()
+    if model_type in ("point", "parametric"):
+        return lambda pts: -chamfer_distance(pts, tile(gt, len(pts)).to(pts.device), batch_reduction=None)[0]
+    if model_type == "mesh":
+        if faces is None:
+            raise ShapeLabError("loss_target: a mesh model needs its faces")
+
+        def mesh_loss(verts):
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                pts = sample_points_from_meshes(Meshes(list(verts), [faces] * len(verts)), mesh_samples)
+            return -chamfer_distance(pts, tile(gt, len(pts)).to(pts.device), batch_reduction=None)[0]
+        return mesh_loss
+    raise ShapeLabError(f"loss_target: unknown model type {model_type!r}")
+
+
+def region_mask(resolution, region=None):
+    """bool (R,R,R) of the cells whose centre lies in region ((3,) lo, (3,) hi) of [-0.5,0.5]^3 (None: all)."""
+    if region is None:
+        return torch.ones((resolution,) * 3, dtype=torch.bool)
+    lo, hi = (torch.as_tensor(r, dtype=torch.float32).reshape(3) for r in region)
+    axis = -0.5 + (torch.arange(resolution, dtype=torch.float32) + 0.5) / resolution
+    c = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1)
+    mask = ((c >= lo) & (c <= hi)).all(-1)
+    if not mask.any():
+        raise ShapeLabError(f"region {region}: contains no cell centre of the {resolution}^3 grid")
+    return mask
+
+
+def occupancy_target(model_type, region=None, resolution=32):
+    """-> fn(output) -> (B,) summed occupancy probability inside `region` (vox logits (B,R,R,R), or implicit
+    logits at the queries of `occupancy_queries`)."""
+    if model_type not in ("vox", "implicit"):
+        raise ShapeLabError(f"target 'occupancy' applies to vox and implicit models, not {model_type}; use 'loss'")
+    if model_type == "vox":
+        def vox_occ(logits):
+            mask = region_mask(logits.shape[-1], region).to(logits.device)
+            return torch.sigmoid(logits)[:, mask].sum(1)
+        return vox_occ
+    return lambda logits: torch.sigmoid(logits).sum(1)
+
+
+def occupancy_queries(batch_size, region=None, resolution=32):
+    """(B, M, 3) cell centres of a resolution^3 grid inside `region` (the implicit occupancy target's queries)."""
+    axis = -0.5 + (torch.arange(resolution, dtype=torch.float32) + 0.5) / resolution
+    c = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1)
+    pts = c[region_mask(resolution, region)]
+    return pts[None].expand(batch_size, -1, -1).contiguous()
+
+
+# ----------------------------------------------------------------------------- plumbing
+
+class _Objective(nn.Module):
+    """images (B,3,H,W) -> target (B,). A Module so that Captum finds the model's ReLUs through it."""
+
+    def __init__(self, model, target_fn, queries=None, n_points=None, uv_seed=0):
+        super().__init__()
+        self.model, self.target_fn = model, target_fn
+        self.queries, self.n_points, self.uv_seed = queries, n_points, uv_seed
+
+    def forward(self, images):
+        kwargs = {}
+        if self.queries is not None:
+            kwargs["queries"] = tile(self.queries, images.shape[0]).to(images.device)
+        if getattr(self.model, "type", None) == "parametric":
+            # fixed uv: every forward of one attribution explains the same points
+            kwargs["generator"] = torch.Generator(device=images.device).manual_seed(self.uv_seed)
+            kwargs["n_points"] = self.n_points
+        out = self.model(images, **kwargs)
+        value = self.target_fn(out)
+        if value.ndim != 1 or value.shape[0] != images.shape[0]:
+            raise ShapeLabError(f"attribution target must give one value per image (B,), got {tuple(value.shape)}")
+        return value
+
+
+@contextlib.contextmanager
+def attribution_mode(model):
+    """Eval mode (BatchNorm running statistics) and non-in-place ReLUs (Captum's hooks need them)."""
+    was_training = model.training
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU) and m.inplace]
+    model.eval()
+    for m in relus:
+        m.inplace = False
+    try:
+        yield model
+    finally:
+        for m in relus:
+            m.inplace = True
+        model.train(was_training)
+
+
+def _check_images(images):
+    if not torch.is_tensor(images) or images.ndim != 4 or images.shape[1] != 3:
+        shape = tuple(images.shape) if torch.is_tensor(images) else type(images).__name__
+        raise ShapeLabError(f"image attribution: expected images (B, 3, H, W), got {shape}")
+    return images.detach().clone().requires_grad_(True)
+
+
+def resolve_layer(model, layer="layer4"):
+    """A layer of the image encoder ("layer4", "backbone.layer3", ...) or a module -> module."""
+    if isinstance(layer, nn.Module):
+        return layer
+    return model.encoder.layer(layer)
+
+
+def _upsample(cam, size):
+    return F.interpolate(cam, size=size, mode="bilinear", align_corners=False)
+
+
+# ----------------------------------------------------------------------------- methods
+
+def gradcam_pp_from(activation, gradient):
+    """Grad-CAM++ map (B,1,h,w) from a layer's activation A and gradient g = dS/dA (both (B,C,h,w)), the closed
+    form of Chattopadhay et al. for the exponential of the score (see module docstring)."""
+    g2, g3 = gradient ** 2, gradient ** 3
+    denom = 2 * g2 + activation.sum(dim=(2, 3), keepdim=True) * g3
+    alpha = torch.where(gradient != 0, g2 / torch.where(denom != 0, denom, torch.ones_like(denom)),
+                        torch.zeros_like(g2))
+    weights = (alpha * F.relu(gradient)).sum(dim=(2, 3), keepdim=True)
+    return F.relu((weights * activation).sum(dim=1, keepdim=True))
+
+
+def gradcam(model, images, target_fn, layer="layer4", **objective_kwargs):
+    with attribution_mode(model):
+        x = _check_images(images)
+        objective = _Objective(model, target_fn, **objective_kwargs)
+        cam = LayerGradCam(objective, resolve_layer(model, layer)).attribute(x, relu_attributions=True)
+    return ImageAttribution(_upsample(cam, x.shape[2:])[:, 0].detach(), cam.detach())
+
+
+def gradcam_pp(model, images, target_fn, layer="layer4", **objective_kwargs):
+    with attribution_mode(model):
+        x = _check_images(images)
+        objective = _Objective(model, target_fn, **objective_kwargs)
+        with model.encoder.feature_map(layer) as fm:
+            score = objective(x)
+            grad = torch.autograd.grad(score.sum(), fm.activation)[0]
+            cam = gradcam_pp_from(fm.activation.detach(), grad.detach())
+    return ImageAttribution(_upsample(cam, x.shape[2:])[:, 0].detach(), cam.detach())
+
+
+def hirescam(model, images, target_fn, layer="layer4", **objective_kwargs):
+    with attribution_mode(model):
+        x = _check_images(images)
+        objective = _Objective(model, target_fn, **objective_kwargs)
+        raw = LayerGradientXActivation(objective, resolve_layer(model, layer)).attribute(x)
+        cam = F.relu(raw.sum(dim=1, keepdim=True))
+    return ImageAttribution(_upsample(cam, x.shape[2:])[:, 0].detach(), cam.detach())
+
+
+def guided_backprop(model, images, target_fn, **objective_kwargs):
+    with attribution_mode(model):
+        x = _check_images(images)
+        objective = _Objective(model, target_fn, **objective_kwargs)
+        with warnings.catch_warnings():     # Captum announces its temporary ReLU hooks on every call
+            warnings.simplefilter("ignore", UserWarning)
+            raw = GuidedBackprop(objective).attribute(x)
+    return ImageAttribution(raw.abs().amax(dim=1).detach(), raw.detach())
+
+
+def integrated_gradients(model, images, target_fn, n_steps=32, internal_batch_size=None, return_delta=False,
+                         **objective_kwargs):
+    """IG from a black image; with return_delta also Captum's convergence delta (B,)."""
+    with attribution_mode(model):
+        x = _check_images(images)
+        objective = _Objective(model, target_fn, **objective_kwargs)
+        ig = IntegratedGradients(objective)
+        raw, delta = ig.attribute(x, baselines=torch.zeros_like(x), n_steps=int(n_steps),
+                                  internal_batch_size=internal_batch_size or max(x.shape[0], 8),
+                                  return_convergence_delta=True)
+    result = ImageAttribution(raw.sum(dim=1).detach(), raw.detach())
+    return (result, delta.detach()) if return_delta else result
+
+
+def attribute(method, model, images, target_fn, layer="layer4", n_steps=32, **objective_kwargs):
+    """Dispatch by name (METHODS) -> ImageAttribution with map (B, H, W)."""
+    if method == "gradcam":
+        return gradcam(model, images, target_fn, layer, **objective_kwargs)
+    if method == "gradcam++":
+        return gradcam_pp(model, images, target_fn, layer, **objective_kwargs)
+    if method == "hirescam":
+        return hirescam(model, images, target_fn, layer, **objective_kwargs)
+    if method == "gbp":
+        return guided_backprop(model, images, target_fn, **objective_kwargs)
+    if method == "ig":
+        return integrated_gradients(model, images, target_fn, n_steps, **objective_kwargs)
+    raise ShapeLabError(f"unknown visualizer {method!r}; valid: {', '.join(METHODS)}")
+
+
+def display_map(method, attribution_map):
+    """What an overlay shows: the map itself for CAMs and GBP (>= 0), |map| for signed IG."""
+    return attribution_map.abs() if method == "ig" else attribution_map
+
+
+def randomize_encoder(model, seed=0):
+    """A copy of `model` whose image encoder is re-initialised (each module's reset_parameters, as a fresh
+    torchvision ResNet); the decoder keeps its trained weights (Adebayo et al.'s model-parameter test)."""
+    clone = copy.deepcopy(model)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for m in clone.encoder.modules():
+            if hasattr(m, "reset_parameters") and m is not clone.encoder:
+                m.reset_parameters()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.reset_running_stats()
+    return clone
+
+
+def randomization_check(method, model, images, target_fn, seed=0, **kwargs):
+    """Spearman rank correlation between each image's map from the trained model and from a copy with a
+    re-initialised encoder -> {"spearman": (B,) array, "mean": float, "maps": (trained, randomised)}.
+    The maps pass the check when the correlation is far from 1 (they depend on the learned weights)."""
+    trained = display_map(method, attribute(method, model, images, target_fn, **kwargs).map)
+    random_model = randomize_encoder(model, seed)
+    randomised = display_map(method, attribute(method, random_model, images, target_fn, **kwargs).map)
+    rho = []
+    for a, b in zip(trained, randomised):
+        a, b = a.flatten().numpy(), b.flatten().numpy()
+        rho.append(0.0 if a.std() == 0 or b.std() == 0 else float(spearmanr(a, b)[0]))
+    rho = np.asarray(rho)
+    return {"spearman": rho, "mean": float(rho.mean()), "maps": (trained, randomised)}
