@@ -5,11 +5,15 @@
     python attribution.py --obj_path lamp.pts --obj_cat lamp --mode hirescam --pretrained --layer_id 7 --part_id 25
     python attribution.py --obj_path mug.xyz --mode grad_cam --target_class mug --pretrained   # classifier
 
+Image models (single-view 3D; the seed's spelling), the same code as `eval_model.py --visualizer`:
+    python attribution.py --type vox --checkpoint_path CKPT --visualizer gradcam++ --max_iter 10 --output_dir DIR
+
 Writes <out_dir>/<name>_<mode>_<part|class>.{png,ply,npy} (+ _raw.npy, + _pred.png for the segmenter);
 --out_dir defaults to experiments/attribution/<name>_<mode>_<part|class>. An existing result is never
 overwritten: a numbered folder is used and named.
 """
 import argparse
+import sys
 
 from modules.families.pointnet.attribution import run
 from modules.attribution.pointcloud import METHODS
@@ -52,6 +56,12 @@ def parse_args(argv=None):
 
 @cli_main
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--type" in argv:                 # an image model: GradCAM-family maps on its image encoder
+        import eval_model  # noqa: E402  (the single-view family's script owns these flags)
+        if "--visualizer" not in argv:
+            argv += ["--visualizer", "gradcam"]
+        return eval_model.main(argv)
     return run(parse_args(argv))
 
 

@@ -115,3 +115,15 @@ def test_model_parameter_randomisation_changes_the_maps(point_model, batch):
     trained, randomised = check["maps"]
     assert not torch.allclose(trained, randomised)
     assert check["mean"] < 0.9
+
+
+def test_attribution_script_dispatches_image_models(tmp_path, capsys):
+    """attribution.py --type ... is the single-view family's attribution (the seed's spelling)."""
+    import attribution
+    with pytest.raises(SystemExit) as exit_:
+        attribution.main(["--type", "vox", "--checkpoint_path", str(tmp_path / "missing.pt"), "--visualizer",
+                          "gradcam++", "--max_iter", "1", "--output_dir", str(tmp_path / "out")])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing.pt" in err[0]
+    assert not (tmp_path / "out").exists()
