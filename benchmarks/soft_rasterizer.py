@@ -25,44 +25,16 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from modules.geometry import ico_sphere  # noqa: E402
+from modules.geometry.ico_sphere import icosa_sphere  # noqa: E402  (genren's template, meshzoo.icosa_sphere)
 from modules.geometry.rasterizer import rasterize  # noqa: E402
 from modules.geometry.soft_rasterizer import (SoftRasterizationSettings, _candidate_pairs, _face_table,  # noqa: E402
                                               _gather_faces, _keep, _pair_terms, camera_from_view_transform,
                                               look_at_view_transform, project_vertices, soft_render)
-
-
-def icosa_sphere(frequency):
-    """(verts (V,3) float32, faces (F,3) long): the icosahedron with every face split into frequency² triangles
-    on a regular grid, projected onto the unit sphere (V = 10 f² + 2, F = 20 f²; meshzoo.icosa_sphere(f)).
-    Counter-clockwise seen from outside, like modules.geometry.ico_sphere."""
-    base = ico_sphere(0)
-    V0, F0 = base.verts_packed().double().numpy(), base.faces_packed().numpy()
-    n = int(frequency)
-    pts, tris = [], []
-    for a, b, c in F0:
-        idx = {}
-        for i in range(n + 1):
-            for j in range(n + 1 - i):
-                idx[i, j] = len(pts)
-                pts.append(V0[a] + i / n * (V0[b] - V0[a]) + j / n * (V0[c] - V0[a]))
-        for i in range(n):
-            for j in range(n - i):
-                tris.append((idx[i, j], idx[i + 1, j], idx[i, j + 1]))
-                if i + j < n - 1:
-                    tris.append((idx[i + 1, j], idx[i + 1, j + 1], idx[i, j + 1]))
-    pts = np.asarray(pts)
-    _, first, inverse = np.unique(np.round(pts, 9), axis=0, return_index=True, return_inverse=True)
-    verts = pts[first]
-    verts /= np.linalg.norm(verts, axis=1, keepdims=True)
-    faces = inverse.reshape(-1)[np.asarray(tris)]
-    return torch.from_numpy(verts).float(), torch.from_numpy(faces).long()
 
 
 def scene(batch, seed=0):

@@ -6,3 +6,4 @@ datasets, tasks and generator; `config.py` holds the config defaults; `training.
 """
 from modules.families import neural_parts, occupancy, pointnet, toy  # noqa: F401
 from modules.families import svr  # noqa: F401
+from modules.families import genren  # noqa: F401

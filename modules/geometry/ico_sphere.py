@@ -54,3 +54,34 @@ def ico_sphere(level=0, device=None):
         verts = verts / verts.norm(dim=1, keepdim=True)
     device = torch.device(device) if device is not None else torch.device("cpu")
     return Meshes([verts.to(torch.float32).to(device)], [faces.to(device)])
+
+
+def icosa_sphere(frequency):
+    """(verts (V,3) float32, faces (F,3) int64): the icosahedron with every face split into frequency² triangles
+    on a regular grid, projected onto the unit sphere: V = 10 f² + 2, F = 20 f² (meshzoo.icosa_sphere(f), genren's
+    template: f = 10 gives 1002 vertices and 2000 faces). Counter-clockwise seen from outside, like `ico_sphere`
+    (frequency 2^k gives the same vertex set as ico_sphere(k), in another order)."""
+    n = int(frequency)
+    if n < 1:
+        raise ShapeLabError(f"icosa_sphere frequency={frequency}: expected an integer >= 1")
+    V0, F0 = _icosahedron()
+    # barycentric grid per face: point (i, j) = a + i/n (b - a) + j/n (c - a); shared edge points are merged below
+    ij = [(i, j) for i in range(n + 1) for j in range(n + 1 - i)]
+    index = {p: k for k, p in enumerate(ij)}
+    w = torch.tensor(ij, dtype=torch.float64) / n                                  # (P,2)
+    tris = []
+    for i in range(n):
+        for j in range(n - i):
+            tris.append((index[i, j], index[i + 1, j], index[i, j + 1]))
+            if i + j < n - 1:
+                tris.append((index[i + 1, j], index[i + 1, j + 1], index[i, j + 1]))
+    tris = torch.tensor(tris, dtype=torch.int64)                                   # (n², 3)
+    a, b, c = V0[F0[:, 0]], V0[F0[:, 1]], V0[F0[:, 2]]                               # (20,3)
+    pts = a[:, None] + w[None, :, :1] * (b - a)[:, None] + w[None, :, 1:] * (c - a)[:, None]   # (20,P,3)
+    pts = pts.reshape(-1, 3)
+    faces = (tris[None] + (torch.arange(20) * len(ij))[:, None, None]).reshape(-1, 3)
+    # merge the points that lie on shared edges / corners (computed identically up to rounding)
+    _, inverse = torch.unique(torch.round(pts * 1e9).to(torch.int64), dim=0, return_inverse=True)
+    verts = torch.zeros(int(inverse.max()) + 1, 3, dtype=torch.float64).index_copy(0, inverse, pts)
+    verts = verts / verts.norm(dim=1, keepdim=True)
+    return verts.to(torch.float32), inverse[faces]
