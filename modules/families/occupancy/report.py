@@ -75,7 +75,7 @@ def _iou_per_object(csv_path):
     if not os.path.isfile(csv_path):
         return {}
     with open(csv_path) as f:
-        return {(r["class"], r["id"]): r.get("iou", "") for r in csv.DictReader(f)}
+        return {(r["class"], r["id"]): (f"{float(r['iou']):.3f}" if r.get("iou") else "") for r in csv.DictReader(f)}
 
 
 def evaluation_section(eval_dir, title, max_pictures=6):
