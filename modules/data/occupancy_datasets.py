@@ -46,6 +46,19 @@ def list_split(fmt, root, split, categories=()):
     return [it for it in items if keep is None or it[0] in keep]
 
 
+def subset(items, max_per_class=0, max_items=0):
+    """The first max_per_class (synset, id) items of each class, in split order (a subset that still covers
+    every class), then the first max_items of those (0: no limit)."""
+    if max_per_class:
+        seen, kept = collections.Counter(), []
+        for synset, sid in items:
+            seen[synset] += 1
+            if seen[synset] <= max_per_class:
+                kept.append((synset, sid))
+        items = kept
+    return items[:max_items] if max_items else items
+
+
 class OccupancyDataset(torch.utils.data.Dataset):
     def __init__(self, fmt, root, split, categories=(), pc_samples=300, npoints_decoder=1000, noise=0.0,
                  iou_points=10000, max_items=0, cache=True, max_per_class=0):
@@ -53,16 +66,7 @@ class OccupancyDataset(torch.utils.data.Dataset):
         self.pc_samples, self.npoints_decoder, self.noise = pc_samples, npoints_decoder, noise
         self.iou_points = iou_points if split != "train" else 0
         self.items = list_split(fmt, root, split, categories)
-        if max_per_class:                # a subset that still covers every class, in split order
-            seen = collections.Counter()
-            kept = []
-            for synset, sid in self.items:
-                seen[synset] += 1
-                if seen[synset] <= max_per_class:
-                    kept.append((synset, sid))
-            self.items = kept
-        if max_items:
-            self.items = self.items[:max_items]
+        self.items = subset(self.items, max_per_class, max_items)
         self.cache = {} if cache else None
 
     def __len__(self):

@@ -5,7 +5,6 @@ Output layout (AIR-Nets): <exp>/evaluation_<ckpt>_@<spec>/generation/<synset>/<i
 with <spec> = <mise_res>x<mise_steps> (MISE) or <mcubes_res> (dense). Next to `generation/`,
 `generation_config.yaml` records the checkpoint, method, threshold and data.
 """
-import collections
 import os
 import time
 
@@ -15,7 +14,7 @@ from tqdm import tqdm
 
 from modules.data.categories import SYNSET_TO_NAME, SYNSETS
 from modules.data.ifnet import read_surface_samples
-from modules.data.occupancy_datasets import list_split
+from modules.data.occupancy_datasets import list_split, subset
 from modules.data.onet import read_pointcloud_npz
 from modules.geometry import mise
 from modules.geometry.io import load_mesh, save_mesh, save_point_cloud
@@ -122,15 +121,7 @@ class InputClouds:
             self.items = self._all_folders(categories)
             self.note = (f"{root} has no {SPLIT_FILES[fmt].format(split=split)} split file: using all "
                          f"{len(self.items)} shapes with a {INPUT_FILES[fmt]}")
-        if max_per_class:                # a subset that still covers every class, in split order
-            seen, kept = collections.Counter(), []
-            for synset, sid in self.items:
-                seen[synset] += 1
-                if seen[synset] <= max_per_class:
-                    kept.append((synset, sid))
-            self.items = kept
-        if max_items:
-            self.items = self.items[:max_items]
+        self.items = subset(self.items, max_per_class, max_items)
 
     def categories_present(self):
         """Sorted synsets of the items (compared with the checkpoint's train_categories by generate.py)."""

@@ -7,7 +7,7 @@ import torch
 
 from modules.attribution.pointcloud import METHODS, attribute, class_score_target, part_score_target
 from modules.data import categories as cats
-from modules.families.pointnet.nst import read_cloud
+from modules.families.pointnet.nst import check_cloud, read_cloud
 from modules.families.pointnet.outputs import EXPERIMENTS, check_name, file_stem, fresh_dir
 from modules.families.pointnet.training import predict_parts
 from modules.families.pointnet.weights import describe_weights, load_classifier, load_segmenter
@@ -28,14 +28,8 @@ def load_cloud(path, num_samples, seed=0):
     """
     if num_samples < 1:
         raise ShapeLabError(f"--num_samples must be >= 1, got {num_samples}")
-    points = read_cloud(path)["points"]
+    points = check_cloud(read_cloud(path)["points"], path)
     n = len(points)
-    if n == 0:
-        raise ShapeLabError(f"{path}: the point cloud has no points")
-    if not np.all(np.isfinite(points)):
-        raise ShapeLabError(f"{path}: the point cloud has NaN or infinite coordinates")
-    if float(np.ptp(points, axis=0).max()) == 0.0:
-        raise ShapeLabError(f"{path}: all {n} points coincide (a cloud needs extent to be normalised)")
     if n < num_samples:
         raise ShapeLabError(f"{path}: the cloud has {n} points but --num_samples {num_samples} needs at least "
                             f"{num_samples} (lower --num_samples or use a denser cloud)")

@@ -204,6 +204,18 @@ def to_global_labels(labels, category, path):
                         f"nor global part ids of '{category}' ({_part_list(category)})")
 
 
+def check_cloud(points, path):
+    """Raise a one-line error unless the (N,3) cloud read from `path` has points, finite ones, and extent."""
+    n = len(points)
+    if n == 0:
+        raise ShapeLabError(f"{path}: the point cloud has no points")
+    if not np.all(np.isfinite(points)):
+        raise ShapeLabError(f"{path}: the point cloud has NaN or infinite coordinates")
+    if float(np.ptp(points, axis=0).max()) == 0.0:
+        raise ShapeLabError(f"{path}: all {n} points coincide (a cloud needs extent to be normalised)")
+    return points
+
+
 def read_cloud(path):
     """modules.geometry.io.load_point_cloud, with a folder or an unreadable file as a one-line error."""
     if os.path.isdir(path):
@@ -225,13 +237,7 @@ def load_shape(path, category, num_points, rng, allow_duplicates=True, flag="num
     """
     cloud = read_cloud(path)
     points, labels = cloud["points"], cloud["labels"]
-    n = len(points)
-    if n == 0:
-        raise ShapeLabError(f"{path}: the point cloud has no points")
-    if not np.all(np.isfinite(points)):
-        raise ShapeLabError(f"{path}: the point cloud has NaN or infinite coordinates")
-    if float(np.ptp(points, axis=0).max()) == 0.0:
-        raise ShapeLabError(f"{path}: all {n} points coincide (a cloud needs extent to be normalised)")
+    n = len(check_cloud(points, path))
     if labels is None:
         seg = find_seg_file(path)
         if seg is not None:
