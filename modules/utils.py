@@ -70,8 +70,11 @@ def check_output_dir(path, flag):
     if not os.path.isdir(probe):
         where = "is a file" if probe == path else f"cannot be created: {probe} is a file"
         raise ShapeLabError(f"{flag} {path}: {where}, expected a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ShapeLabError(f"{flag} {path}: {probe} is not writable")
+    try:    # os.access says yes to root on a read-only folder or file system; a real (removed) file does not lie
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as err:
+        raise ShapeLabError(f"{flag} {path}: {probe} is not writable ({err.strerror})") from None
     return path
 
 

@@ -7,9 +7,8 @@ import argparse
 import os
 import re
 import sys
-import tempfile
 
-from modules.utils import ShapeLabError
+from modules.utils import ShapeLabError, check_output_dir
 
 EXPERIMENTS = "experiments"          # relative to the working directory, as train.py's --exp_root
 _NAME = re.compile(r"^[A-Za-z0-9_.+=-]+$")
@@ -33,22 +32,8 @@ def check_name(name, what):
 
 
 def check_writable(path, what):
-    """Raise unless `path` is (or can be created as) a writable folder. Creates nothing."""
-    path = os.path.abspath(path)
-    probe = path
-    while not os.path.exists(probe):
-        parent = os.path.dirname(probe)
-        if parent == probe:
-            break
-        probe = parent
-    if not os.path.isdir(probe):
-        raise ShapeLabError(f"{what} {path}: {probe} is a file, not a folder")
-    try:    # os.access says yes to root on a read-only folder or file system; a real (removed) file does not lie
-        with tempfile.TemporaryFile(dir=probe):
-            pass
-    except OSError as err:
-        raise ShapeLabError(f"{what} {path}: {probe} is not writable ({err.strerror})") from None
-    return path
+    """Raise unless `path` is (or can be created as) a writable folder. Creates nothing (modules.utils)."""
+    return check_output_dir(path, what)
 
 
 def is_empty_dir(path):
