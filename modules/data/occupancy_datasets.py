@@ -46,6 +46,15 @@ def list_split(fmt, root, split, categories=()):
     return [it for it in items if keep is None or it[0] in keep]
 
 
+def draw_input_points(surface, n, noise, rng):
+    """n distinct points of the (M,3) surface samples (+ N(0, noise²) when noise > 0), float32: the input cloud
+    of training and of generation alike (same rng, same points)."""
+    pts = surface[rng.choice(len(surface), n, replace=False)]
+    if noise > 0:
+        pts = pts + noise * rng.standard_normal(pts.shape).astype(np.float32)
+    return pts.astype(np.float32)
+
+
 def subset(items, max_per_class=0, max_items=0):
     """The first max_per_class (synset, id) items of each class, in split order (a subset that still covers
     every class), then the first max_items of those (0: no limit)."""
@@ -101,11 +110,7 @@ class OccupancyDataset(torch.utils.data.Dataset):
 
     def input_points(self, i, rng=np.random):
         """(pc_samples,3) float32 input cloud of item i (noise added when data.noise > 0)."""
-        surface = self._arrays(i)["surface"]
-        pts = surface[rng.choice(len(surface), self.pc_samples, replace=False)]
-        if self.noise > 0:
-            pts = pts + self.noise * rng.standard_normal(pts.shape).astype(np.float32)
-        return pts.astype(np.float32)
+        return draw_input_points(self._arrays(i)["surface"], self.pc_samples, self.noise, rng)
 
     def __getitem__(self, i):
         arrays = self._arrays(i)

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from modules.data.categories import SYNSET_TO_NAME, SYNSETS
 from modules.data.ifnet import read_surface_samples
-from modules.data.occupancy_datasets import list_split, subset
+from modules.data.occupancy_datasets import draw_input_points, list_split, subset
 from modules.data.onet import read_pointcloud_npz
 from modules.geometry import mise
 from modules.geometry.io import load_mesh, save_mesh, save_point_cloud
@@ -157,10 +157,7 @@ class InputClouds:
         surface = np.asarray(surface, np.float32)
         if len(surface) < self.pc_samples:
             raise ShapeLabError(f"{path}: has {len(surface)} points, fewer than data.pc_samples={self.pc_samples}")
-        pts = surface[rng.choice(len(surface), self.pc_samples, replace=False)]
-        if self.noise > 0:
-            pts = pts + self.noise * rng.standard_normal(pts.shape).astype(np.float32)
-        return pts.astype(np.float32)
+        return draw_input_points(surface, self.pc_samples, self.noise, rng)
 
 
 def _ground_truth_mesh(dataset, i):
