@@ -5,8 +5,13 @@
     python attribution.py --obj_path lamp.pts --obj_cat lamp --mode hirescam --pretrained --layer_id 7 --part_id 25
     python attribution.py --obj_path mug.xyz --mode grad_cam --target_class mug --pretrained   # classifier
 
-Image models (single-view 3D; the seed's spelling), the same code as `eval_model.py --visualizer`:
+Image models, the same code as `eval_model.py --visualizer`; the checkpoint's task picks the family:
     python attribution.py --type vox --checkpoint_path CKPT --visualizer gradcam++ --max_iter 10 --output_dir DIR
+    python attribution.py --checkpoint_path pretrained_models/neural_parts_humans5.pt --visualizer gradcam \
+        --primitive largest --output_dir DIR                       # Neural Parts: volume of a primitive
+    python attribution.py --checkpoint_path GENREN_CKPT --visualizer ig --target pose --output_dir DIR   # genren
+Targets per family (--target): svr loss | occupancy; neural_parts primitive (--primitive K | largest | all);
+genren shape | pose | texture.
 
 Writes <out_dir>/<name>_<mode>_<part|class>.{png,ply,npy} (+ _raw.npy, + _pred.png for the segmenter);
 --out_dir defaults to experiments/attribution/<name>_<mode>_<part|class>. An existing result is never
@@ -15,13 +20,25 @@ overwritten: a numbered folder is used and named.
 import argparse
 import sys
 
-from modules.families.pointnet.attribution import run
 from modules.attribution.pointcloud import METHODS
+from modules.engine.generation import checkpoint_config
+from modules.families.genren import attribution as genren_attribution
+from modules.families.neural_parts import evaluation as neural_parts_evaluation
+from modules.families.pointnet.attribution import run
 from modules.families.pointnet.outputs import OneLineParser
-from modules.utils import cli_main
+from modules.families.svr import config as svr_config
+from modules.families.svr.evaluation import PRETRAINED as SVR_PRETRAINED
+from modules.families.svr.evaluation import eval_main as svr_eval_main
+from modules.attribution.images import TARGETS as SVR_TARGETS
+from modules.utils import ShapeLabError, check_output_dir, cli_main
+
+# --target per image family (the checkpoint's task.name); the first is the default
+IMAGE_TARGETS = {"svr": SVR_TARGETS, "neural_parts": neural_parts_evaluation.ATTRIBUTION_TARGETS,
+                 "genren": genren_attribution.TARGETS}
+IMAGE_FLAGS = ("--type", "--checkpoint_path", "--visualizer")     # any of these: an image model
 
 
-def parse_args(argv=None):
+def parse_point_args(argv=None):
     p = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--obj_path", required=True, help="point cloud: .pts, .xyz/.xyzn, .ply or .npz")
     p.add_argument("--obj_cat", default=None, help="ShapeNet-Part category (name or synset) of the object; "
@@ -54,15 +71,65 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def explain_image_model(args):
+    """The one dispatch of image attribution (attribution.py and eval_model.py --visualizer): the checkpoint's
+    task picks the family (svr, neural_parts, genren), --target is checked against what that family supports,
+    then the family's attribution_main runs with the same flags (eval_model.py's parser)."""
+    path = args.checkpoint_path
+    if path is None:
+        path = SVR_PRETRAINED.get(args.type)
+        if path is None:
+            raise ShapeLabError("--checkpoint_path is required (without it only --type point has shipped weights)")
+    _, cfg = checkpoint_config(path)
+    family = (cfg.get("task") or {}).get("name")
+    if family not in IMAGE_TARGETS:
+        raise ShapeLabError(f"checkpoint {path}: a '{family}' model; image attribution explains svr, neural_parts "
+                            f"and genren checkpoints (point clouds: --obj_path)")
+    supported = IMAGE_TARGETS[family]
+    args.target = args.target or supported[0]
+    if args.target not in supported:
+        raise ShapeLabError(f"--target {args.target!r}: a {family} checkpoint supports {' | '.join(supported)}")
+    if getattr(args, "primitive", None) is not None and family != "neural_parts":
+        raise ShapeLabError(f"--primitive applies to neural_parts checkpoints; {path} is a {family} checkpoint")
+    if family == "svr":
+        if args.type is None:        # the decoder type is in the checkpoint
+            args.type = {v: k for k, v in svr_config.MODEL_NAMES.items()}.get(cfg["model"]["name"])
+        args.checkpoint_path = path
+        return svr_eval_main(args)
+    if args.type is not None:
+        raise ShapeLabError(f"--type {args.type} names a single-view decoder, but {path} is a {family} checkpoint; "
+                            f"drop --type")
+    check_output_dir(args.output_dir, "--output_dir")
+    if family == "neural_parts":
+        return neural_parts_evaluation.attribution_main(args, path, cfg)
+    return genren_attribution.attribution_main(args, path, cfg)
+
+
+def image_argv(argv):
+    """argv for eval_model.py when it names an image model (any IMAGE_FLAGS), else None."""
+    if not any(a.split("=")[0] in IMAGE_FLAGS for a in argv):
+        return None
+    if "--visualizer" not in argv and not any(a.startswith("--visualizer=") for a in argv):
+        argv = argv + ["--visualizer", "gradcam"]
+    return argv
+
+
+def parse_args(argv=None):
+    """Point-cloud flags, or eval_model.py's image flags when the command names an image model."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if image_argv(argv) is not None:
+        import eval_model  # noqa: E402  (deferred: eval_model imports this file; it owns the image flags)
+        return eval_model.parse_args(image_argv(argv))
+    return parse_point_args(argv)
+
+
 @cli_main
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    if "--type" in argv:                 # an image model: GradCAM-family maps on its image encoder
-        import eval_model  # noqa: E402  (the single-view family's script owns these flags)
-        if "--visualizer" not in argv:
-            argv += ["--visualizer", "gradcam"]
-        return eval_model.main(argv)
-    return run(parse_args(argv))
+    if image_argv(argv) is not None:     # an image model: maps on its image encoder
+        import eval_model  # noqa: E402  (deferred: eval_model imports this file; it owns the image flags)
+        return eval_model.main(image_argv(argv))
+    return run(parse_point_args(argv))
 
 
 if __name__ == "__main__":

@@ -14,38 +14,53 @@ evaluation_summary.{md,yaml}, eval_<type>.png and vis/.
 import argparse
 
 from modules.attribution.images import METHODS, TARGETS
-from modules.families.svr.config import TYPES
+from modules.config import flag_type
+from modules.families.svr.config import EVAL_SCHEMA, TYPES
 from modules.families.svr.evaluation import eval_main
-from modules.utils import cli_main
+from modules.utils import ArgumentParser, ShapeLabError, cli_main
+from attribution import explain_image_model
+
+
+def _spec(name):
+    return flag_type(EVAL_SCHEMA[name])     # ranges declared once, in modules/families/svr/config.py
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--type", required=True, choices=TYPES, help="decoder type of the checkpoint")
+    p = ArgumentParser(prog="eval_model.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--type", default=None, choices=TYPES,
+                   help="decoder type of the checkpoint (required to evaluate; with --visualizer it is read from "
+                        "--checkpoint_path, and Neural Parts / genren checkpoints take none)")
     p.add_argument("--id", default="", help="run name (output subfolder <id>_<type>)")
     p.add_argument("--checkpoint_path", default=None,
                    help="checkpoint file (default for --type point: pretrained_models/svr_point_chairs.pt)")
     p.add_argument("--output_dir", default="./test_outputs")
-    p.add_argument("--vis_freq", type=int, default=100, help="a picture every N objects (0: none)")
-    p.add_argument("--gifs", type=int, default=3, help="turntable GIFs for the first N pictured objects")
-    p.add_argument("--n_points", type=int, default=None,
+    p.add_argument("--vis_freq", type=_spec("vis_freq"), default=100, help="a picture every N objects (0: none)")
+    p.add_argument("--gifs", type=_spec("gifs"), default=3, help="turntable GIFs for the first N pictured objects")
+    p.add_argument("--n_points", type=_spec("n_points"), default=None,
                    help="points sampled on prediction and ground truth (default: the checkpoint's data.n_points)")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--data_root", default=None, help="override the checkpoint's data.root")
     p.add_argument("--format", default=None, choices=["r2n2", "onet"], help="layout of --data_root")
     p.add_argument("--categories", default=None, help="comma-separated names or synsets")
-    p.add_argument("--max_objects", type=int, default=0, help="only the first N objects (0: all)")
-    p.add_argument("--mise_res", type=int, default=32, help="implicit: MISE initial resolution")
-    p.add_argument("--mise_steps", type=int, default=2, help="implicit: MISE upsampling steps")
+    p.add_argument("--max_objects", type=_spec("max_objects"), default=0, help="only the first N objects (0: all)")
+    p.add_argument("--mise_res", type=_spec("mise_res"), default=32, help="implicit: MISE initial resolution")
+    p.add_argument("--mise_steps", type=_spec("mise_steps"), default=2, help="implicit: MISE upsampling steps")
     p.add_argument("--device", default="auto")
     p.add_argument("--no_progress", action="store_true")
     a = p.add_argument_group("attribution (the seed's gradcam.py)")
     a.add_argument("--visualizer", default=None, choices=METHODS, help="compute attribution maps instead")
-    a.add_argument("--max_iter", type=int, default=10, help="number of test images to explain")
-    a.add_argument("--target", default="loss", choices=TARGETS,
-                   help="scalar explained: minus the reconstruction loss vs ground truth, or summed occupancy (vox/implicit)")
-    a.add_argument("--layer", default="layer4", help="encoder layer of the CAM methods (layer1..layer4)")
-    a.add_argument("--n_steps", type=int, default=32, help="ig: integration steps")
+    a.add_argument("--max_iter", type=_spec("max_iter"), default=10, help="number of test images to explain")
+    a.add_argument("--target", default=None,
+                   help=f"scalar explained, per family (default the first): single-view {' | '.join(TARGETS)} (minus "
+                        "the reconstruction loss vs ground truth, or summed occupancy for vox/implicit); neural_parts "
+                        "primitive (volume of a primitive); genren shape | pose | texture (see attribution.py)")
+    a.add_argument("--primitive", default=None,
+                   help="neural_parts: K (0..M-1), largest (default: per image, its largest primitive) or all "
+                        "(one picture per primitive)")
+    a.add_argument("--layer", default=None, choices=("layer1", "layer2", "layer3", "layer4"),
+                   help="encoder layer of the CAM methods (default layer4; genren layer2: its 64x64 inputs leave "
+                        "layer4 a 2x2 grid)")
+    a.add_argument("--n_steps", type=_spec("n_steps"), default=32, help="ig: integration steps")
     a.add_argument("--randomization_check", action="store_true",
                    help="also compute the maps with a re-initialised encoder and report their rank correlation")
     return p.parse_args(argv)
@@ -53,7 +68,13 @@ def parse_args(argv=None):
 
 @cli_main
 def main(argv=None):
-    return eval_main(parse_args(argv))
+    args = parse_args(argv)
+    if args.visualizer:          # one dispatch on the checkpoint's family (svr, neural_parts, genren)
+        return explain_image_model(args)
+    if args.type is None:
+        raise ShapeLabError(f"--type is required to evaluate (one of {', '.join(TYPES)}); only --visualizer reads "
+                            "the model from --checkpoint_path")
+    return eval_main(args)
 
 
 if __name__ == "__main__":

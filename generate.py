@@ -58,7 +58,7 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-@cli_main
+@cli_main(on_interrupt="rerun the same command to go on (meshes already written are kept and skipped)")
 def main(argv=None):
     args = parse_args(argv)
     if args.exp_name is not None:

@@ -13,17 +13,21 @@ and nothing is written.
 """
 import argparse
 import os
+import sys
 
 import torch
 
 import modules.families  # noqa: F401  (registers every family)
 from genren_train import option_names, option_path, truthy
-from modules.config import load_config
+from modules.config import flag_type, load_config
 from modules.engine.checkpoint import load_weights
 from modules.engine.generation import load_trained_model
+from modules.families.genren.config import LOADTEST_SCHEMA
 from modules.families.genren.generation import img_recon, list_image_files, load_shapes, shape_recon
+from modules.families.genren.training import load_rgba
 from modules.registry import MODELS
-from modules.utils import ArgumentParser, ShapeLabError, cli_main, get_device, require_file
+from modules.utils import (EXIT_PARTIAL, ArgumentParser, ShapeLabError, check_output_dir, cli_main, get_device,
+                           require_file)
 
 MODES = ("img_recon", "shape_recon")
 
@@ -39,13 +43,13 @@ def parse_args(argv=None):
     p.add_argument("--shapes_dir", default=None, help="folder of X.PC.pt / X.normals.pt (shape_recon)")
     p.add_argument("--allow_overwrite", type=truthy, nargs="?", const=True, default=False,
                    help="write into an existing output folder (True/False, default False)")
-    p.add_argument("--n", type=int, default=16, help="images or shapes to process (default 16)")
-    p.add_argument("--n_renders", type=int, default=3, help="renders per shape in shape_recon (default 3)")
+    p.add_argument("--n", type=flag_type(LOADTEST_SCHEMA["n"]), default=16, help="images or shapes to process (default 16)")
+    p.add_argument("--n_renders", type=flag_type(LOADTEST_SCHEMA["n_renders"]), default=3, help="renders per shape in shape_recon (default 3)")
     p.add_argument("--no_alpha", choices=("error", "white_background"), default=None,
                    help="images without alpha: refuse (default) or take non-white pixels as the mask")
     p.add_argument("--bn_mode", choices=("batch", "running"), default="batch",
                    help="BatchNorm statistics: of the batch (the original's advice, default) or the stored ones")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=flag_type(LOADTEST_SCHEMA["seed"]), default=0)
     p.add_argument("--device", default="auto")
     return p.parse_intermixed_args(argv)
 
@@ -53,6 +57,10 @@ def parse_args(argv=None):
 def build_model(path, options_choice, device):
     """-> (model, config). Engine checkpoints carry their config; other files need --options_choice."""
     require_file(path, "model file")
+    if not os.path.isfile(path):
+        raise ShapeLabError(f"model file {path}: is a folder, expected a checkpoint (.pt) file")
+    if os.path.getsize(path) == 0:
+        raise ShapeLabError(f"model file {path}: is empty, expected a checkpoint (.pt) file")
     cfg = load_config(option_path(options_choice)) if options_choice else None
     state = None
     try:
@@ -60,10 +68,10 @@ def build_model(path, options_choice, device):
     except Exception as err:
         raise ShapeLabError(f"{path}: not a readable torch checkpoint ({type(err).__name__})") from err
     if isinstance(state, dict) and isinstance(state.get("config"), dict):
-        model, stored = load_trained_model(path, device)
-        if stored["model"]["name"] != "genren":
-            raise ShapeLabError(f"{path}: a checkpoint of model '{stored['model']['name']}', expected genren")
-        return model, stored
+        name = (state["config"].get("model") or {}).get("name")
+        if name != "genren":        # refused before building another family's network
+            raise ShapeLabError(f"{path}: a checkpoint of model '{name}', expected genren")
+        return load_trained_model(path, device)
     if cfg is None:
         raise ShapeLabError(f"{path}: a plain state dict; give --options_choice to build its network "
                             f"({', '.join(option_names())})")
@@ -77,10 +85,11 @@ def main(argv=None):
     args = parse_args(argv)
     if args.options_choice is not None:
         option_path(args.options_choice)              # a name that does not exist: list the valid ones
-    if args.n < 1 or args.n_renders < 1:
-        raise ShapeLabError("--n and --n_renders must be >= 1")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ShapeLabError(f"OUT {args.out}: is a file, expected a folder")
     if os.path.exists(args.out) and not args.allow_overwrite:
         raise ShapeLabError(f"output folder {args.out} exists; pass --allow_overwrite True to write into it")
+    check_output_dir(args.out, "OUT")
     device = get_device(args.device)
     # inputs are checked before the (slow) model load
     if args.mode == "img_recon":
@@ -92,15 +101,38 @@ def main(argv=None):
             raise ShapeLabError("shape_recon needs --shapes_dir (a folder of X.PC.pt / X.normals.pt)")
     model, cfg = build_model(args.model, args.options_choice, device)
     torch.manual_seed(args.seed)
+    failed = []             # (name, message) of the inputs that could not be read: reported, skipped
     if args.mode == "img_recon":
         no_alpha = args.no_alpha or cfg["data"].get("no_alpha", "error")
+        files, failed = readable_images(files, model.image_size, no_alpha)
         res = img_recon(model, files, args.out, args.allow_overwrite, no_alpha, bn_mode=args.bn_mode)
         print(f"img_recon: {res['images']} images -> {args.out} ({res['seconds']:.1f} s)")
+        total = len(files) + len(failed)
     else:
-        ids, pts, nrm = load_shapes(args.shapes_dir, cfg["data"].get("n_pc_points", 1000), args.n, args.seed)
+        ids, pts, nrm = load_shapes(args.shapes_dir, cfg["data"].get("n_pc_points", 1000), args.n, args.seed,
+                                    failed=failed)
         res = shape_recon(model, ids, pts, nrm, args.out, args.allow_overwrite, args.n_renders, args.seed,
                           bn_mode=args.bn_mode)
         print(f"shape_recon: {res['shapes']} shapes x {args.n_renders} renders -> {args.out} ({res['seconds']:.1f} s)")
+        total = len(ids) + len(failed)
+    if failed:
+        print(f"error: {len(failed)} of {total} inputs could not be read and were skipped: "
+              + "; ".join(msg for _, msg in failed[:3]) + (" ..." if len(failed) > 3 else ""), file=sys.stderr)
+        sys.exit(EXIT_PARTIAL)
+
+
+def readable_images(files, size, no_alpha):
+    """-> (the files that load, [(file, message)] of those that do not); none loading is a ShapeLabError."""
+    good, failed = [], []
+    for path in files:
+        try:
+            load_rgba(path, size, no_alpha)
+            good.append(path)
+        except ShapeLabError as err:
+            failed.append((path, str(err)))
+    if not good:
+        raise ShapeLabError(f"none of the {len(files)} images could be read; first: {failed[0][1]}")
+    return good, failed
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ def parse_args(argv=None):
     return p.parse_intermixed_args(argv)
 
 
-@cli_main
+@cli_main(on_interrupt="rerun the same command to resume from the last checkpoint")
 def main(argv=None):
     args = parse_args(argv)
     path = option_path(args.option)
@@ -69,6 +69,7 @@ def main(argv=None):
                             f"--allow_overwrite True to train into it, or choose another folder")
     overrides = list(args.overrides) + ([f"experiment.device={args.device}"] if args.device else [])
     cfg = load_config(path, overrides)
+    print(f"genren_train: option set {args.option} ({path}) -> {out}; building the model and data ...", flush=True)
     metrics = train(cfg, out, resume_config=args.resume_config)
     if metrics and int(os.environ.get("RANK", "0")) == 0:
         print("final validation: " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items())))

@@ -17,71 +17,76 @@ import argparse
 import os
 
 import modules.families  # noqa: F401  (registers every family)
-from modules.config import load_config
-from modules.engine.trainer import train
+from modules.config import engine_defaults, flag_type, load_config
+from modules.engine.trainer import RESUME_CONFIG_CHOICES, train
 from modules.families.svr.config import TYPES
-from modules.utils import ROOT, ShapeLabError, cli_main
+from modules.registry import DATASETS, TASKS
+from modules.utils import ROOT, ArgumentParser, ShapeLabError, check_output_dir, cli_main, plain_name
+
+
+def key_spec(key):
+    """The spec of a config key, as declared once (configs/default.yaml `_schema`, the svr registrations), for a
+    flag that sets it: a flag given on the command line must be a value, so `null |` is dropped."""
+    section, _, name = key.partition(".")
+    _, engine = engine_defaults()
+    text = engine.get(key) or {"data": DATASETS, "task": TASKS}[section].schema("svr")[name]
+    return flag_type(text.replace("null |", "").strip())
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog="train_model.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--type", default="vox", choices=TYPES)
     p.add_argument("--id", default="q2", help="run name: the experiment folder is <output_dir>/<id>_<type>")
     p.add_argument("--output_dir", default="./outputs")
-    p.add_argument("--batch_size", type=int, default=None, help="default: the config's (vox 64, point/mesh 8, "
-                   "implicit/parametric 32)")
-    p.add_argument("--save_freq", type=int, default=None, help="steps between checkpoints (default 500)")
-    p.add_argument("--max_iter", type=int, default=None, help="training steps (default 10000)")
-    p.add_argument("--vis_freq", type=int, default=None, help="steps between validations with pictures (default 250)")
-    p.add_argument("--num_workers", type=int, default=None, help="data-loading processes (default 0)")
-    p.add_argument("--n_points", type=int, default=None, help="points predicted (point/parametric) and sampled on "
-                   "the ground truth (default 1000; parametric 2500)")
-    p.add_argument("--lr", type=float, default=None, help="Adam step size (default 4e-4)")
-    p.add_argument("--w_chamfer", type=float, default=None, help="mesh: Chamfer weight (default 1.0)")
-    p.add_argument("--w_smooth", type=float, default=None, help="mesh: Laplacian weight (default 0.1)")
+    for flag, key, text in FLAGS:
+        p.add_argument(flag, type=key_spec(key), default=None, help=f"{text} ({key})")
     p.add_argument("--data_root", default=None, help="R2N2 or ONet folder (default data/synth_svr/r2n2)")
     p.add_argument("--categories", default=None, help="comma-separated names or synsets (default chair)")
     p.add_argument("--config", default=None, help="another config file (default configs/svr/<type>.yaml)")
-    p.add_argument("--device", default=None)
+    p.add_argument("--device", default=None, help="auto | cpu | cuda[:N]")
+    p.add_argument("--resume_config", choices=RESUME_CONFIG_CHOICES, default=None,
+                   help="resuming with a changed config: which one wins (default: refuse)")
     p.add_argument("overrides", nargs="*", help="more config overrides key.sub=value")
-    return p.parse_args(argv)
+    return p.parse_intermixed_args(argv)
+
+
+# the seed's numeric flags -> the config key each sets (its range is that key's spec)
+FLAGS = [
+    ("--batch_size", "training.batch_size", "default: the config's (vox 64, point/mesh 8, implicit/parametric 32)"),
+    ("--save_freq", "training.ckpt_every", "steps between checkpoints (default 500)"),
+    ("--max_iter", "training.max_steps", "training steps (default 10000)"),
+    ("--vis_freq", "training.val_every", "steps between validations with pictures (default 250)"),
+    ("--num_workers", "training.num_workers", "data-loading processes (default 0)"),
+    ("--n_points", "data.n_points", "points predicted (point/parametric: also model.n_points) and sampled on the "
+                                    "ground truth (default 1000; parametric 2500)"),
+    ("--lr", "training.lr", "Adam step size (default 4e-4)"),
+    ("--w_chamfer", "task.w_chamfer", "mesh: Chamfer weight (default 1.0)"),
+    ("--w_smooth", "task.w_smooth", "mesh: Laplacian weight (default 0.1)"),
+]
 
 
 def config_overrides(args):
     """The seed's flags as config overrides (see the module docstring)."""
-    for name in ("batch_size", "save_freq", "max_iter", "vis_freq", "n_points"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ShapeLabError(f"--{name} {value}: expected a positive integer")
-    if args.num_workers is not None and args.num_workers < 0:
-        raise ShapeLabError(f"--num_workers {args.num_workers}: expected >= 0")
-    out = []
-    pairs = [("training.batch_size", args.batch_size), ("training.ckpt_every", args.save_freq),
-             ("training.max_steps", args.max_iter), ("training.val_every", args.vis_freq),
-             ("training.num_workers", args.num_workers), ("training.lr", args.lr), ("data.root", args.data_root),
-             ("task.w_chamfer", args.w_chamfer), ("task.w_smooth", args.w_smooth),
-             ("experiment.device", args.device)]
-    if args.n_points is not None:
-        pairs.append(("data.n_points", args.n_points))
-        if args.type in ("point", "parametric"):
-            pairs.append(("model.n_points", args.n_points))
+    pairs = [(key, getattr(args, flag[2:])) for flag, key, _ in FLAGS]
+    pairs += [("data.root", args.data_root), ("experiment.device", args.device)]
+    if args.n_points is not None and args.type in ("point", "parametric"):
+        pairs.append(("model.n_points", args.n_points))
     if args.categories is not None:
         pairs.append(("data.categories", "[" + ",".join(c for c in args.categories.split(",") if c) + "]"))
-    out += [f"{k}={v}" for k, v in pairs if v is not None]
-    return out + list(args.overrides)
+    return [f"{k}={v}" for k, v in pairs if v is not None] + list(args.overrides)
 
 
-@cli_main
+@cli_main(on_interrupt="rerun the same command to resume from the last checkpoint")
 def main(argv=None):
     args = parse_args(argv)
-    if not args.id or os.sep in args.id:
-        raise ShapeLabError(f"--id '{args.id}': expected a plain name")
+    plain_name(args.id, "--id")
+    check_output_dir(args.output_dir, "--output_dir")
     cfg_path = args.config or os.path.join(ROOT, "configs", "svr", f"{args.type}.yaml")
     cfg = load_config(cfg_path, config_overrides(args))
     if cfg["model"]["name"] != f"svr_{args.type}":
         raise ShapeLabError(f"--config {cfg_path} trains '{cfg['model']['name']}', not svr_{args.type} (--type)")
     exp_dir = os.path.join(args.output_dir, f"{args.id}_{args.type}")
-    metrics = train(cfg, exp_dir)
+    metrics = train(cfg, exp_dir, resume_config=args.resume_config)
     if metrics:
         print("final validation: " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items())))
     print(f"checkpoints in {exp_dir}/checkpoints (best.pt by {cfg['training']['best_metric']}); evaluate with "

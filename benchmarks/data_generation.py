@@ -30,7 +30,6 @@ import numpy as np
 from modules.data import categories, onet, shapenet_part
 from modules.data.shapes import FRAMES_PER_SEQUENCE, MAKERS, human_sequence_params
 from modules.data.synth import SynthConfig, generate, mesh_of, shape_rng, union_sdf
-from modules.geometry.io import load_mesh
 
 QUICK = ["chair", "airplane", "table"]
 
@@ -79,7 +78,7 @@ def quality(root, shapes_per_category):
         agree, dmax, d999, valid = [], 0.0, [], True
         for sid in ids:
             d = os.path.join(root, "onet", synset, sid)
-            mesh = load_mesh(os.path.join(d, "model.off"))
+            mesh = onet.read_mesh(os.path.join(d, "model.off"))   # canonical axes, as the samples
             v, f = np.asarray(mesh.vertices, np.float32), np.asarray(mesh.faces)
             pts, occ = onet.read_points_npz(os.path.join(d, "points.npz"))
             agree.append(100.0 * np.mean(mesh_contains(v, f, pts) == occ))

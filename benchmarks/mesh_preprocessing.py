@@ -10,7 +10,11 @@ For each mesh: seconds (load, label, sample, write all formats, renders included
 taken, the inside fraction of points.npz, and for the first three kinds the label accuracy on the
 points.npz points against the analytic union of the three primitives.
 
-    OMP_NUM_THREADS=2 python benchmarks/mesh_preprocessing.py [--faces 20000,70000] [--views 24]
+    OMP_NUM_THREADS=2 python benchmarks/mesh_preprocessing.py [--faces 20000,70000] [--views 24] [--threads 2]
+
+The cylinder part has about n_faces/4 sections, so its side and cap triangles are long thin slivers (a 70k-face
+mesh: ~0.9 x 0.0001 side faces), the case that makes bounding-box rasterizers slow. The load average is
+printed before and after: the machine may be shared, and the times scale with it.
 """
 import argparse
 import math
@@ -20,6 +24,7 @@ import tempfile
 import time
 
 import numpy as np
+import torch
 import trimesh
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -94,8 +99,7 @@ def make_mesh(kind, n_faces):
 def label_accuracy(out, name):
     """Agreement of points.npz's occupancies with the analytic union (points mapped back with loc/scale)."""
     path = os.path.join(out, "onet", "mesh", name, "points.npz")
-    with np.load(path) as data:
-        loc, scale = data["loc"].astype(np.float64), float(data["scale"])
+    loc, scale = onet.read_loc_scale(path)      # canonical axes, as the points the reader returns
     pts, occ = onet.read_points_npz(path)
     truth = analytic_inside(np.asarray(pts, np.float64) * scale + loc)
     return float(np.mean(occ == truth)), float(np.mean(truth))
@@ -106,10 +110,14 @@ def main(argv=None):
     parser.add_argument("--faces", default="20000,70000", help="comma-separated face counts (default %(default)s)")
     parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated subset of " + ",".join(KINDS))
     parser.add_argument("--views", type=int, default=24, help="renders per shape, as preprocess.py (default 24)")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     sizes = [int(x) for x in args.faces.split(",")]
     kinds = [k.strip() for k in args.kinds.split(",")]
-    print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, cores visible: {os.cpu_count()}, views {args.views}")
+    print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, torch threads {torch.get_num_threads()}, cores "
+          f"visible: {os.cpu_count()}, views {args.views}, load average {os.getloadavg()[0]:.2f}")
     print(f"{'kind':<7} {'faces':>7} {'file':<5} {'seconds':>8} {'status':<8} {'path':<18} {'inside':>7} "
           f"{'true':>7} {'label acc':>9}")
     times = []
@@ -139,7 +147,7 @@ def main(argv=None):
                 if row["status"] == "flagged":
                     print(f"        flagged: {row['reason']}")
                 times.append(seconds)
-    print(f"max {max(times):.1f} s, mean {np.mean(times):.1f} s per mesh")
+    print(f"max {max(times):.1f} s, mean {np.mean(times):.1f} s per mesh; load average {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Soft rasterizer speed and memory: culled (modules.geometry.soft_rasterizer) vs dense vs the hard z-buffer.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/soft_rasterizer.py [--batch 64] [--image-size 64] [--aa 2]
-        [--dense-batch 1] [--repeats 2] [--threads 2]
+        [--dense-batch 1] [--repeats 2] [--threads 2] [--no-dense]
 
 Scene (genren's renderer): a batch of 1002-vertex / 2000-face icospheres (frequency-10 subdivision of the
 icosahedron, as `meshzoo.icosa_sphere(10)` that genren uses as its template), radius 0.5 with 3% radial noise,
@@ -153,6 +153,7 @@ def main():
     ap.add_argument("--dense-batch", type=int, default=1, help="images for the dense timing (scaled to --batch)")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-dense", action="store_true", help="skip the dense reference (minutes per image)")
     ap.add_argument("--method", choices=["soft", "dense", "hard_zbuffer", "hard_soft"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.method:
@@ -160,32 +161,40 @@ def main():
     v, f = icosa_sphere(10)
     print(f"mesh: {v.shape[0]} vertices, {f.shape[0]} faces; batch {args.batch}, {args.image_size * args.aa}² "
           f"-> {args.image_size}², fill_back, sigma 1e-5, {args.threads} threads")
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
     res = {}
-    for m in ("soft", "dense", "hard_zbuffer", "hard_soft"):
+    methods = ("soft", "hard_zbuffer", "hard_soft") if args.no_dense else ("soft", "dense", "hard_zbuffer", "hard_soft")
+    for m in methods:
         cmd = [sys.executable, os.path.abspath(__file__), "--method", m] + [
-            a for k, val in vars(args).items() if k != "method"
+            a for k, val in vars(args).items() if k not in ("method", "no_dense")
             for a in (f"--{k.replace('_', '-')}", str(val))]
         env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
         out = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if out.returncode:
             sys.exit(f"{m} failed:\n{out.stderr}")
         res[m] = json.loads(out.stdout.strip().splitlines()[-1])
-    scale = args.batch / res["dense"]["batch"]
-    for k in ("time", "cpu"):
-        res["dense"][k] *= scale
+    scale = args.batch / args.dense_batch
+    if "dense" in res:
+        for k in ("time", "cpu"):
+            res["dense"][k] *= scale
     rows = [("soft forward+backward (culled)", "soft"),
             (f"dense forward+backward (x{scale:g} from batch {args.dense_batch})", "dense"),
             ("hard z-buffer forward (rasterizer.py)", "hard_zbuffer"),
             ("hard mode forward (this module)", "hard_soft")]
+    rows = [r for r in rows if r[1] in res]
     print(f"{'method':<52}{'wall s':>9}{'CPU s':>9}{'peak extra MB':>15}")
     for name, m in rows:
         print(f"{name:<52}{res[m]['time']:>9.2f}{res[m]['cpu']:>9.2f}{res[m]['extra_mb']:>15.0f}")
     dense_pairs = args.batch * f.shape[0] * (args.image_size * args.aa) ** 2
     print(f"kept (face, pixel) pairs: {res['soft']['pairs']} vs dense {dense_pairs}")
-    print(f"dense vs soft max |difference| (batch {res['dense']['batch']}): {res['dense']['max_abs_diff_vs_soft']:.2e}")
+    if "dense" in res:
+        print(f"dense vs soft max |difference| (batch {res['dense']['batch']}): "
+              f"{res['dense']['max_abs_diff_vs_soft']:.2e}")
     for k, what in (("time", "wall"), ("cpu", "CPU")):
-        print(f"{what} time: speed-up over dense {res['dense'][k] / res['soft'][k]:.1f}x (goal >= 20x); "
-              f"soft fwd+bwd / hard z-buffer fwd {res['soft'][k] / res['hard_zbuffer'][k]:.2f}x (goal <= 3x)")
+        dense = f"speed-up over dense {res['dense'][k] / res['soft'][k]:.1f}x (goal >= 20x); " if "dense" in res else ""
+        print(f"{what} time: {dense}soft fwd+bwd / hard z-buffer fwd {res['soft'][k] / res['hard_zbuffer'][k]:.2f}x "
+              f"(goal <= 3x)")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
     print("(CPU time = process user+sys over all threads; less sensitive than wall time to other load)")
 
 

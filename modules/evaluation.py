@@ -21,14 +21,17 @@ numbers), evaluation_results_classes.csv (per class, class mean, object mean) an
 import csv
 import math
 import os
+import signal
 import time
 
 import numpy as np
 import yaml
 
 from modules.data.categories import SYNSET_TO_NAME
+from modules.data import humans
 from modules.data.humans import frame_paths
 from modules.data.ifnet import read_surface_samples
+from modules.data.occupancy_datasets import read_ground_truth_mesh
 from modules.data.npz import check_array, load_npz
 from modules.data.onet import read_pointcloud_npz, read_points_npz
 from modules.geometry.io import load_mesh
@@ -79,6 +82,9 @@ def default_gt_path(out_dir):
         root = (info.get("data") or {}).get("root")
         if root:
             return root
+    if not os.path.isfile(config):
+        raise ShapeLabError(f"no -gt_path given and {config} does not exist (generate.py writes it when it "
+                            f"finishes: rerun an interrupted generate.py, or pass -gt_path DIR)")
     raise ShapeLabError(f"no -gt_path given and {config} does not record data.root; pass -gt_path DIR")
 
 
@@ -123,7 +129,7 @@ def evaluate_object(task):
 
 
 def _evaluate_against_mesh(mesh, gt_path, opts, iou=True):
-    gt_mesh = load_mesh(gt_path)
+    gt_mesh = read_ground_truth_mesh(gt_path)     # stored in the real dataset's axes; read in canonical ones
     gt_points, gt_normals = sample_mesh_surface(gt_mesh.vertices, gt_mesh.faces, opts["n_samples"], seed=1)
     if len(gt_points) == 0:
         raise ShapeLabError(f"{gt_path}: ground-truth mesh has zero area")
@@ -144,7 +150,7 @@ def _evaluate_human(mesh, gt_root, sequence, frame, opts):
         raise ShapeLabError(f"ground truth sequence not found: {os.path.join(gt_root, sequence)}")
     iou_points = iou_occ = None
     if os.path.isfile(paths["points"]):
-        iou_points, iou_occ = read_points_npz(paths["points"])
+        iou_points, iou_occ = humans.read_points_npz(paths["points"])   # the human layout's frame, not ONet's
     if os.path.isfile(paths["surface"]):
         d = load_npz(paths["surface"], ["points", "normals"], "surface points")
         points = check_array(d["points"], (None, 3), paths["surface"], "points").astype(np.float32)
@@ -184,6 +190,7 @@ def ground_truth_layout(gt_dir, data_type=None):
 def _init_worker():
     import torch
     torch.set_num_threads(1)  # one process per core; nested threads only contend
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the parent's to handle: no worker tracebacks
 
 
 def evaluate_generation(generation_path, gt_path=None, jobs=1, n_samples=100000, iou_samples=100000,
@@ -309,7 +316,9 @@ def _csv_value(v):
 
 
 def _fmt(v):
-    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    return f"{v:.2e}" if 0 < abs(v) < 1e-3 else f"{v:.4f}"     # small values (Chamfer-L2) keep their digits
 
 
 def _mean(values):

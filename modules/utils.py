@@ -23,18 +23,29 @@ EXIT_PARTIAL = 1       # a batch job finished but some items failed (the summary
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
 
 
-def cli_main(main):
+class PartialFailure(ShapeLabError):
+    """A batch job finished but some items failed (already named in its summary): exit code EXIT_PARTIAL."""
+
+
+def cli_main(main=None, *, on_interrupt=""):
     """Wrap a script's main(): ShapeLabError -> one-line message on stderr and exit code 2; Ctrl-C outside
-    the places that handle it -> one line and exit code 130 (no traceback)."""
+    the places that handle it -> one line (plus `on_interrupt`, e.g. how to resume) and exit code 130, no
+    traceback. Use as `@cli_main` or `@cli_main(on_interrupt="...")`."""
+    if main is None:
+        return functools.partial(cli_main, on_interrupt=on_interrupt)
+
     @functools.wraps(main)
     def wrapped(*args, **kwargs):
         try:
             return main(*args, **kwargs)
+        except PartialFailure as err:   # a batch that ran: its summary is printed, some items failed
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(EXIT_PARTIAL)
         except ShapeLabError as err:
             print(f"error: {err}", file=sys.stderr)
             sys.exit(EXIT_USAGE)
-        except KeyboardInterrupt:
-            print("interrupted (Ctrl-C)", file=sys.stderr)
+        except KeyboardInterrupt:   # the newline ends a progress bar's line
+            print(f"\ninterrupted (Ctrl-C){'; ' + on_interrupt if on_interrupt else ''}", file=sys.stderr)
             sys.exit(EXIT_INTERRUPTED)
     return wrapped
 

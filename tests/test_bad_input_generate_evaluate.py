@@ -20,7 +20,7 @@ from modules.data.onet import write_pointcloud_npz, write_points_npz
 from modules.engine.checkpoint import save_checkpoint
 from modules.geometry.io import save_mesh
 from modules.registry import MODELS
-from test_bad_input_train import bad_values, listing
+from bad_input import bad_values, flag_specs, run_bad
 from test_occupancy_pipeline import SYNSET, make_tiny_data
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -48,50 +48,10 @@ def setup(tmp_path_factory):
     return base
 
 
-def flag_specs(parser_fn):
-    """{flag: spec text} of every option whose type is a flag_type (its __name__ is the spec)."""
-    parser = _parser(parser_fn)
-    out = {}
-    for action in parser._actions:
-        name = getattr(action.type, "__name__", "")
-        if action.option_strings and any(op in name for op in ("<", ">", " in ")):
-            out[action.option_strings[0]] = name
-    return out
-
-
-def _parser(parse_args):
-    import argparse
-    captured = {}
-    original = argparse.ArgumentParser.parse_args
-
-    def grab(self, *a, **k):
-        captured["p"] = self
-        raise SystemExit(0)
-    argparse.ArgumentParser.parse_args = grab
-    try:
-        parse_args([])
-    except SystemExit:
-        pass
-    finally:
-        argparse.ArgumentParser.parse_args = original
-    return captured["p"]
-
-
 GEN_FLAG_CASES = [(flag, str(v)) for flag, text in sorted(flag_specs(generate.parse_args).items())
                   for v in bad_values(text)]
 EVAL_FLAG_CASES = [(flag, str(v)) for flag, text in sorted(flag_specs(evaluate.parse_args).items())
                    for v in bad_values(text)]
-
-
-def run_bad(main, argv, capsys, must_name, roots, code=2):
-    before = listing(*roots)
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    err = capsys.readouterr().err.strip().splitlines()
-    assert exit_info.value.code == code, err
-    assert len(err) == 1, err
-    assert re.search(must_name, err[0]), err[0]
-    assert listing(*roots) == before
 
 
 def _gen(setup, *extra):

@@ -13,44 +13,15 @@ import torch
 
 import modules.families  # noqa: F401
 import train
-from modules.config import Spec, engine_defaults, load_config, section_specs
+from bad_input import bad_values
+from bad_input import run_bad as shared_run_bad
+from modules.config import engine_defaults, load_config, section_specs
 from modules.engine.checkpoint import save_checkpoint
 from modules.registry import MODELS, DATASETS, TASKS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOY = os.path.join(ROOT, "configs", "toy", "regression.yaml")
 GAN = os.path.join(ROOT, "configs", "toy", "gan.yaml")
-
-
-def bad_values(text):
-    """Values that break a spec: just outside each bound, the wrong type, not a choice."""
-    spec = Spec(text)
-    out = []
-    for term in spec.terms:
-        kind = term["type"]
-        if kind in ("int", "float"):
-            step = 1 if kind == "int" else 0.5
-            if term["low"] is not None:
-                low = term["low"] if kind == "float" else int(term["low"])
-                out.append(low if term["low_open"] else low - step)
-            if term["high"] is not None:
-                high = term["high"] if kind == "float" else int(term["high"])
-                out.append(high if term["high_open"] else high + step)
-            out.append("abc")
-        elif kind == "list":
-            out.append(5)
-            if "length" in term:
-                out.append("[" + ",".join(["0.5"] * (term["length"] + 1)) + "]")
-        elif kind == "bool":
-            out.append("maybe")
-    if spec.choices and not spec.terms:
-        out += ["not_a_choice", 3]
-    return [v for v in out if not spec.check(v if not isinstance(v, str) else _yaml(v))[0]]
-
-
-def _yaml(text):
-    from modules.config import parse_value
-    return parse_value(text)
 
 
 def schema_cases():
@@ -76,25 +47,8 @@ def schema_cases():
 SCHEMA_CASES = schema_cases()
 
 
-def listing(*roots):
-    out = set()
-    for root in roots:
-        for base, dirs, files in os.walk(root):
-            dirs[:] = [d for d in dirs if d not in (".git", ".venv", "__pycache__", ".pytest_cache", ".hypothesis")]
-            out.update(os.path.join(base, n) for n in dirs + files)
-    return out
-
-
 def run_bad(argv, capsys, must_name, roots, code=2):
-    before = listing(*roots)
-    with pytest.raises(SystemExit) as exit_info:
-        train.main(argv)
-    err = capsys.readouterr().err.strip().splitlines()
-    assert exit_info.value.code == code, err
-    assert len(err) == 1, err
-    assert re.search(must_name, err[0]), err[0]
-    assert "Traceback" not in err[0]
-    assert listing(*roots) == before
+    shared_run_bad(train.main, argv, capsys, must_name, roots, code)
 
 
 def test_the_schema_table_is_large():

@@ -25,7 +25,10 @@ def test_shapenet_part_handwritten(tmp_path):
            json.dumps(["shape_data/03001627/abc", "shape_data/02691156/xyz"]))
     assert shapenet_part.read_synsetoffset2category(root) == {"airplane": "02691156", "chair": "03001627"}
     shape = shapenet_part.read_shape(root, "03001627", "abc")
-    np.testing.assert_allclose(shape["points"][1], [-0.1, 0.0, 0.25], rtol=1e-6)
+    # the file is in ShapeNet v1 axes (front +x); read in the canonical frame (front +z): x = -z1, z = x1
+    np.testing.assert_allclose(shape["points"][1], [-0.25, 0.0, -0.1], rtol=1e-6)
+    raw = shapenet_part.read_shape(root, "03001627", "abc", frame="canonical")
+    np.testing.assert_allclose(raw["points"][1], [-0.1, 0.0, 0.25], rtol=1e-6)
     assert shape["labels"].tolist() == [12, 14, 15]          # chair offset 12, local 1..4
     assert shape["category"] == "chair"
     assert shapenet_part.read_split(root, "train") == [("03001627", "abc"), ("02691156", "xyz")]
@@ -54,9 +57,12 @@ def test_onet_handwritten(tmp_path):
     # exactly as ONet's sample_mesh.py stores them: float16 points, packbits occupancies, loc/scale
     np.savez(d / "points.npz", points=pts, occupancies=np.packbits(occ), loc=np.zeros(3), scale=1.0)
     np.savez(d / "pointcloud.npz", points=pts, normals=pts, loc=np.zeros(3), scale=1.0)
-    p, o = onet.read_points_npz(d / "points.npz")
+    p, o = onet.read_points_npz(d / "points.npz", frame="canonical")     # as stored
     assert p.dtype == np.float32 and o.dtype == bool and np.array_equal(o, occ)
     np.testing.assert_array_equal(p, pts.astype(np.float32))
+    p, _ = onet.read_points_npz(d / "points.npz")                        # ShapeNet v1 axes -> canonical
+    assert p.dtype == np.float32
+    np.testing.assert_array_equal(p, np.stack([-pts[:, 2], pts[:, 1], pts[:, 0]], 1).astype(np.float32))
     p2, n2 = onet.read_pointcloud_npz(d / "pointcloud.npz")
     assert p2.shape == n2.shape == (1001, 3)
     np.savez(d / "bad.npz", points=pts)

@@ -19,6 +19,7 @@ from modules.data.synth import SynthConfig, generate
 from modules.data.writers import DFAUST_EYE, DFAUST_FROM_STORED
 from modules.geometry.binvox import binvox_voxel_centers, place_binvox, read_binvox, write_binvox
 from modules.geometry.cameras import Camera, look_at_camera, r2n2_camera
+from modules.geometry.frames import rotate_binvox, rotate_grid, to_canonical_rotation
 from modules.geometry.io import load_mesh
 from modules.utils import ShapeLabError
 
@@ -174,8 +175,13 @@ def test_r2n2_metadata_and_binvox_as_the_real_files(data):
     split = next(k for k in r2n2.SPLITS if r2n2.read_split(os.path.join(root, "split.json"), k))
     ds = FieldsDataset(root, "r2n2", split, [ImagesField("RGBA"), VoxelsField(), MeshField()], train=False)
     s = ds[[(it.group, it.name) for it in ds.items].index((synset, sid))]
-    np.testing.assert_array_equal(s["voxels"].numpy(), place_binvox(grid, translate, scale, 32, (-0.5, 0.5)))
-    np.testing.assert_allclose(s["mesh.vertices"].numpy(), v, atol=1e-6)
+    # the files are in ShapeNet v1 axes; the sample is canonical (voxels and mesh turned together)
+    Rc = to_canonical_rotation(r2n2.FRAME)
+    placed = place_binvox(grid, translate, scale, 32, (-0.5, 0.5))
+    np.testing.assert_array_equal(s["voxels"].numpy(), rotate_grid(placed, Rc))
+    np.testing.assert_array_equal(s["voxels"].numpy(), place_binvox(*rotate_binvox(grid, translate, scale, Rc), 32,
+                                                                     (-0.5, 0.5)))
+    np.testing.assert_allclose(s["mesh.vertices"].numpy(), v @ Rc.T, atol=1e-6)
     np.testing.assert_array_equal((s["image"].permute(1, 2, 0).numpy() * 255).round(),
                                   np.asarray(Image.open(r2n2.image_path(root, synset, sid, 0))))
     img = Image.open(r2n2.image_path(root, synset, sid, 0))
@@ -201,8 +207,8 @@ def test_fields_round_trip_every_layout(data):
     np.testing.assert_array_equal(s["points.occ"].numpy()[key], occ[np.lexsort(p.T)])
     img = r2n2.read_image(os.path.join(d, "img_choy2016", f"{int(s['image.view']):03d}.jpg"), "RGB")
     np.testing.assert_allclose(s["image"].permute(1, 2, 0).numpy(), img / 255.0, atol=1e-6)
-    m = load_mesh(os.path.join(d, "model.off"))
-    np.testing.assert_allclose(s["mesh.vertices"].numpy(), m.vertices, atol=1e-6)
+    m = load_mesh(os.path.join(d, "model.off"))                                     # ShapeNet v1 axes on disk
+    np.testing.assert_allclose(s["mesh.vertices"].numpy(), m.vertices @ to_canonical_rotation(onet.FRAME).T, atol=1e-6)
     # voxels in the normalised frame agree with occupancy: inside points mostly in full voxels, and the
     # surface is covered
     from modules.geometry.voxels import points_to_cells

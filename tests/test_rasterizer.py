@@ -220,6 +220,116 @@ def test_matches_naive_raycaster_on_random_triangles():
     assert torch.equal(small.face_index, fr.face_index)
 
 
+def _raycast_vectorised(verts, faces, cam):
+    """Moller-Trumbore per pixel centre against all faces at once (numpy, double); nearest hit, ties to the
+    lower face index. Also returns a mask of pixels whose centre lies within 1e-5 px of the boundary of some
+    face (there either answer is right)."""
+    H, W = cam.height, cam.width
+    K, R, t = (x.double().numpy() for x in (cam.K, cam.R, cam.t))
+    V = verts.double().numpy()
+    tri = V[faces.numpy()]                                            # (F,3,3)
+    origin = -R.T @ t
+    e1, e2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
+    s = origin - tri[:, 0]
+    q = np.cross(s, e1)
+    uv = (tri.reshape(-1, 3) @ R.T + t) @ K.T
+    uv = (uv[:, :2] / uv[:, 2:]).reshape(-1, 3, 2)                    # projected corners, pixels
+    face_img, depth_img = -np.ones((H, W), int), np.full((H, W), np.inf)
+    edge_img = np.zeros((H, W), bool)
+    for i in range(H):
+        for j in range(W):
+            d = R.T @ (np.linalg.inv(K) @ np.array([j + 0.5, i + 0.5, 1.0]))
+            p = np.cross(d, e2)
+            det = (e1 * p).sum(1)
+            ok = np.abs(det) > 1e-14
+            det = np.where(ok, det, 1.0)
+            u, w = (s * p).sum(1) / det, (q @ d) / det
+            th = (e2 * q).sum(1) / det
+            hit = ok & (u >= 0) & (w >= 0) & (u + w <= 1) & (th > cam.near)
+            if hit.any():
+                k = np.flatnonzero(hit)[np.argmin(th[hit])]
+                face_img[i, j], depth_img[i, j] = k, th[k]
+            # signed distances (pixels) from the centre to the three edge lines of every face
+            a, b = uv, np.roll(uv, -1, axis=1)
+            ex, ey = b[..., 0] - a[..., 0], b[..., 1] - a[..., 1]
+            cross = ex * (i + 0.5 - a[..., 1]) - ey * (j + 0.5 - a[..., 0])
+            dist = cross / np.maximum(np.hypot(ex, ey), 1e-300)
+            dist *= np.sign(dist.sum(1, keepdims=True) + 1e-300)   # orient so inside is mostly >= 0
+            near_edge = (np.abs(dist) < 1e-5).any(1) & (dist > -1e-5).all(1)
+            edge_img[i, j] = near_edge.any()
+    return face_img, depth_img, edge_img
+
+
+def sliver_soup(n=40, seed=3):
+    """n long thin triangles (length 1.5-3, width 1e-3..3e-2 world units: 0.01-0.4 px at the test camera)
+    in random directions, each also stored reversed (double-sided, as ShapeNet soups) -> (verts, faces)."""
+    g = np.random.default_rng(seed)
+    d = g.normal(size=(n, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    side = np.cross(d, g.normal(size=(n, 3)))
+    side /= np.linalg.norm(side, axis=1, keepdims=True)
+    length = g.uniform(1.5, 3.0, (n, 1))
+    width = 10 ** g.uniform(-3, np.log10(3e-2), (n, 1))
+    c = g.uniform(-0.5, 0.5, (n, 3))
+    tri = np.stack([c - 0.5 * length * d, c + 0.5 * length * d, c + g.uniform(-0.4, 0.4, (n, 1)) * length * d
+                    + width * side], 1)
+    tri = np.concatenate([tri, tri[:, ::-1]])
+    return torch.tensor(tri.reshape(-1, 3)), torch.arange(6 * n).reshape(-1, 3)
+
+
+def test_sliver_soup_matches_naive_raycaster():
+    verts, faces = sliver_soup()
+    cam = look_at_camera(eye=(0.4, 0.3, 3.0), fov_deg=45, width=40, height=32, dtype=torch.float64)
+    fr = rasterize(verts, faces, cam)
+    ref_face, ref_depth, on_edge = _raycast_vectorised(verts, faces, cam)
+    mask = fr.mask.numpy()
+    assert mask.sum() > 30                                   # the slivers cover pixels: the test is not vacuous
+    assert on_edge.mean() < 0.02
+    assert np.array_equal(mask[~on_edge], (ref_face >= 0)[~on_edge])
+    both = mask & (ref_face >= 0)
+    np.testing.assert_allclose(fr.depth.numpy()[both], ref_depth[both], rtol=1e-9)
+    n = faces.shape[0] // 2                                  # a face and its reversed twin tie in depth
+    same = (fr.face_index.numpy() % n) == (ref_face % n)
+    assert same[both].mean() > 0.98
+    # scanline chunks of any size give the same picture
+    small = rasterize(verts, faces, cam, RasterSettings(max_candidates=16))
+    assert torch.equal(small.face_index, fr.face_index)
+
+
+def test_thin_cylinder_matches_naive_raycaster():
+    """A closed cylinder of 300 sections along a diagonal: its sides and caps are long slivers."""
+    k, r, h = 300, 0.3, 2.0
+    ang = torch.arange(k, dtype=torch.float64) * (2 * math.pi / k)
+    ring = torch.stack([r * torch.cos(ang), r * torch.sin(ang)], 1)
+    verts = torch.cat([torch.cat([ring, torch.full((k, 1), -h / 2, dtype=torch.float64)], 1),
+                       torch.cat([ring, torch.full((k, 1), h / 2, dtype=torch.float64)], 1),
+                       torch.tensor([[0, 0, -h / 2], [0, 0, h / 2]], dtype=torch.float64)])
+    i = torch.arange(k)
+    j = (i + 1) % k
+    faces = torch.cat([torch.stack([i, j, j + k], 1), torch.stack([i, j + k, i + k], 1),
+                       torch.stack([j, i, torch.full_like(i, 2 * k)], 1),
+                       torch.stack([i + k, j + k, torch.full_like(i, 2 * k + 1)], 1)])
+    rot = torch.tensor(trimesh_rotation(), dtype=torch.float64)
+    verts = verts @ rot.T
+    cam = look_at_camera(eye=(0.2, 0.1, 3.5), fov_deg=50, width=36, height=30, dtype=torch.float64)
+    fr = rasterize(verts, faces, cam)
+    ref_face, ref_depth, on_edge = _raycast_vectorised(verts, faces, cam)
+    mask = fr.mask.numpy()
+    assert mask.sum() > 80 and on_edge.mean() < 0.05
+    assert np.array_equal(mask[~on_edge], (ref_face >= 0)[~on_edge])
+    both = mask & (ref_face >= 0)
+    np.testing.assert_allclose(fr.depth.numpy()[both], ref_depth[both], rtol=1e-9)
+    assert (fr.face_index.numpy() == ref_face)[both & ~on_edge].mean() > 0.99
+
+
+def trimesh_rotation():
+    """A fixed rotation putting the z axis on a screen diagonal (40 deg about x, then 35 deg about y)."""
+    a, b = math.radians(40), math.radians(35)
+    rx = np.array([[1, 0, 0], [0, math.cos(a), -math.sin(a)], [0, math.sin(a), math.cos(a)]])
+    ry = np.array([[math.cos(b), 0, math.sin(b)], [0, 1, 0], [-math.sin(b), 0, math.cos(b)]])
+    return ry @ rx
+
+
 def test_near_plane_and_backface_culling():
     v, f = icosphere(2)
     behind = look_at_camera(eye=(0, 0, 3), target=(0, 0, 6), width=32, height=32)

@@ -220,7 +220,7 @@ def test_n_points_zero_is_refused_before_anything_is_written(tmp_path, capsys):
             main(argv)
         assert err.value.code == 2
         line = capsys.readouterr().err.strip()
-        assert "--n_points 0" in line and len(line.splitlines()) == 1
+        assert "--n_points" in line and "'0'" in line and len(line.splitlines()) == 1
     assert os.listdir(tmp_path) == []
 
 

@@ -3,7 +3,15 @@
 Every method explains one scalar per image, the *target* (a function of the model's output), w.r.t. the input
 image or a layer of the image encoder, and returns `ImageAttribution(map, raw)`: `map` (B, H, W) at the INPUT's
 spatial size (CAMs are upsampled bilinearly from the layer's h x w grid, as Grad-CAM does), `raw` the tensor it
-comes from ((B,1,h,w) CAMs before upsampling, (B,3,H,W) input attributions for GBP / IG).
+comes from ((B,1,h,w) CAMs before upsampling, (B,C,H,W) input attributions for GBP / IG).
+
+Inputs are RGB (B,3,H,W) or RGBA (B,4,H,W) (genren's encoder reads the mask as a 4th channel). With RGBA the
+maps are over the RGB channels: CAMs are unaffected (they live on an encoder layer); GBP's map is the max of
+|attribution| over RGB only; IG starts from a baseline that keeps the input's alpha and sets RGB to black, so
+the path never changes the mask, alpha's attribution is exactly 0 and the RGB map alone sums to
+S(x) - S(baseline) (the colours inside a fixed silhouette are explained, not the silhouette). `raw` keeps all
+4 channels. `black` is the value of a black pixel in the model's input range (0 for [0,1] images, -1 for
+genren's [-1,1] RGB). RGB inputs behave exactly as before (baseline: zeros).
 
 Methods (Captum where it has the method; GradCAM++ by its formula, Captum has none):
 - `gradcam`   Grad-CAM (Selvaraju et al. 2017): w_k = mean_ij dS/dA^k_ij, map = ReLU(sum_k w_k A^k)
@@ -16,7 +24,7 @@ Methods (Captum where it has the method; GradCAM++ by its formula, Captum has no
 - `gbp`       Guided Backprop (Springenberg et al. 2015) w.r.t. the image (captum GuidedBackprop, ReLUs made
               non-in-place during the call); map = max over RGB of |attribution| (saliency convention).
 - `ig`        Integrated Gradients (Sundararajan et al. 2017) from a black image (captum, Gauss-Legendre,
-              n_steps); map = sum over RGB (signed; the maps of an image sum to S(x) - S(black)).
+              n_steps); map = sum over RGB (signed; the maps of an image sum to S(x) - S(baseline)).
 
 Targets (`target_fn(output) -> (B,)`, built by `loss_target` / `occupancy_target`):
 - `loss`: minus the per-image reconstruction loss against the ground truth (vox BCE, point / parametric
@@ -27,7 +35,8 @@ Targets (`target_fn(output) -> (B,)`, built by `loss_target` / `occupancy_target
 
 Sanity (Adebayo et al. 2018): `randomization_check` recomputes the maps with the encoder's weights
 re-initialised and reports the Spearman rank correlation of the two maps per image (near 0: the maps depend on
-the learned weights; near 1: they would be an edge detector independent of training).
+the learned weights; near 1: they would be an edge detector independent of training). Frozen BatchNorm layers
+(Neural Parts) are reset to the identity, as a fresh torchvision BatchNorm.
 """
 import contextlib
 import copy
@@ -40,6 +49,7 @@ import torch.nn.functional as F
 from captum.attr import GuidedBackprop, IntegratedGradients, LayerGradCam, LayerGradientXActivation
 from scipy.stats import spearmanr
 from torch import nn
+from torchvision.ops import FrozenBatchNorm2d
 
 from modules.geometry.chamfer import chamfer_distance
 from modules.geometry.meshes import Meshes
@@ -130,7 +140,7 @@ def occupancy_queries(batch_size, region=None, resolution=32):
 # ----------------------------------------------------------------------------- plumbing
 
 class _Objective(nn.Module):
-    """images (B,3,H,W) -> target (B,). A Module so that Captum finds the model's ReLUs through it."""
+    """images (B,3|4,H,W) -> target (B,). A Module so that Captum finds the model's ReLUs through it."""
 
     def __init__(self, model, target_fn, queries=None, n_points=None, uv_seed=0):
         super().__init__()
@@ -169,10 +179,19 @@ def attribution_mode(model):
 
 
 def _check_images(images):
-    if not torch.is_tensor(images) or images.ndim != 4 or images.shape[1] != 3:
+    if not torch.is_tensor(images) or images.ndim != 4 or images.shape[1] not in (3, 4):
         shape = tuple(images.shape) if torch.is_tensor(images) else type(images).__name__
-        raise ShapeLabError(f"image attribution: expected images (B, 3, H, W), got {shape}")
+        raise ShapeLabError(f"image attribution: expected images (B, 3, H, W) or RGBA (B, 4, H, W), got {shape}")
     return images.detach().clone().requires_grad_(True)
+
+
+def black_baseline(images, black=0.0):
+    """IG's baseline for images (B,3|4,H,W): RGB = `black` (the value of a black pixel in the model's input
+    range), alpha (4th channel) kept from the input."""
+    base = torch.full_like(images, float(black))
+    if images.shape[1] == 4:
+        base[:, 3:] = images[:, 3:]
+    return base.detach()
 
 
 def resolve_layer(model, layer="layer4"):
@@ -234,25 +253,27 @@ def guided_backprop(model, images, target_fn, **objective_kwargs):
         with warnings.catch_warnings():     # Captum announces its temporary ReLU hooks on every call
             warnings.simplefilter("ignore", UserWarning)
             raw = GuidedBackprop(objective).attribute(x)
-    return ImageAttribution(raw.abs().amax(dim=1).detach(), raw.detach())
+    return ImageAttribution(raw[:, :3].abs().amax(dim=1).detach(), raw.detach())
 
 
 def integrated_gradients(model, images, target_fn, n_steps=32, internal_batch_size=None, return_delta=False,
-                         **objective_kwargs):
-    """IG from a black image; with return_delta also Captum's convergence delta (B,)."""
+                         black=0.0, baseline=None, **objective_kwargs):
+    """IG from `baseline` (default `black_baseline(images, black)`: a black image, RGBA keeping its alpha);
+    map = sum over RGB. With return_delta also Captum's convergence delta (B,)."""
     with attribution_mode(model):
         x = _check_images(images)
         objective = _Objective(model, target_fn, **objective_kwargs)
         ig = IntegratedGradients(objective)
-        raw, delta = ig.attribute(x, baselines=torch.zeros_like(x), n_steps=int(n_steps),
+        base = black_baseline(x, black) if baseline is None else baseline.to(x)
+        raw, delta = ig.attribute(x, baselines=base, n_steps=int(n_steps),
                                   internal_batch_size=internal_batch_size or max(x.shape[0], 8),
                                   return_convergence_delta=True)
-    result = ImageAttribution(raw.sum(dim=1).detach(), raw.detach())
+    result = ImageAttribution(raw[:, :3].sum(dim=1).detach(), raw.detach())
     return (result, delta.detach()) if return_delta else result
 
 
-def attribute(method, model, images, target_fn, layer="layer4", n_steps=32, **objective_kwargs):
-    """Dispatch by name (METHODS) -> ImageAttribution with map (B, H, W)."""
+def attribute(method, model, images, target_fn, layer="layer4", n_steps=32, black=0.0, **objective_kwargs):
+    """Dispatch by name (METHODS) -> ImageAttribution with map (B, H, W). `black`: IG's baseline pixel value."""
     if method == "gradcam":
         return gradcam(model, images, target_fn, layer, **objective_kwargs)
     if method == "gradcam++":
@@ -262,8 +283,15 @@ def attribute(method, model, images, target_fn, layer="layer4", n_steps=32, **ob
     if method == "gbp":
         return guided_backprop(model, images, target_fn, **objective_kwargs)
     if method == "ig":
-        return integrated_gradients(model, images, target_fn, n_steps, **objective_kwargs)
+        return integrated_gradients(model, images, target_fn, n_steps, black=black, **objective_kwargs)
     raise ShapeLabError(f"unknown visualizer {method!r}; valid: {', '.join(METHODS)}")
+
+
+@torch.no_grad()
+def target_values(model, images, target_fn, **objective_kwargs):
+    """The explained scalar S(x) of each image (B,), evaluated as the methods do (eval mode)."""
+    with attribution_mode(model):
+        return _Objective(model, target_fn, **objective_kwargs)(images.detach()).detach()
 
 
 def display_map(method, attribution_map):
@@ -282,19 +310,34 @@ def randomize_encoder(model, seed=0):
                 m.reset_parameters()
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
                 m.reset_running_stats()
+            if isinstance(m, FrozenBatchNorm2d):     # no reset_parameters: back to a fresh BatchNorm's identity
+                with torch.no_grad():
+                    m.weight.fill_(1.0), m.bias.zero_(), m.running_mean.zero_(), m.running_var.fill_(1.0)
     return clone
 
 
-def randomization_check(method, model, images, target_fn, seed=0, **kwargs):
+def _flat(values, rtol=1e-5):
+    """True for a map that is constant up to round-off (a CAM upsampled from a 1x1 grid varies by ~1e-8)."""
+    return float(np.ptp(values)) <= rtol * max(float(np.abs(values).max()), 1e-30)
+
+
+def randomization_check(method, model, images, target_fn, seed=0, trained_map=None, **kwargs):
     """Spearman rank correlation between each image's map from the trained model and from a copy with a
     re-initialised encoder -> {"spearman": (B,) array, "mean": float, "maps": (trained, randomised)}.
-    The maps pass the check when the correlation is far from 1 (they depend on the learned weights)."""
-    trained = display_map(method, attribute(method, model, images, target_fn, **kwargs).map)
+    The maps pass the check when the correlation is far from 1 (they depend on the learned weights). An image
+    whose map is constant in either model gets NaN; "mean" averages the others (NaN if none).
+    trained_map: the trained model's `attribute(...).map` when already computed (B,H,W)."""
+    if trained_map is None:
+        trained_map = attribute(method, model, images, target_fn, **kwargs).map
+    trained = display_map(method, trained_map).cpu()
     random_model = randomize_encoder(model, seed)
-    randomised = display_map(method, attribute(method, random_model, images, target_fn, **kwargs).map)
+    randomised = display_map(method, attribute(method, random_model, images, target_fn, **kwargs).map).cpu()
     rho = []
     for a, b in zip(trained, randomised):
         a, b = a.flatten().numpy(), b.flatten().numpy()
-        rho.append(0.0 if a.std() == 0 or b.std() == 0 else float(spearmanr(a, b)[0]))
+        # a constant map (e.g. Grad-CAM's ReLU removed everything) has no ranking: undefined, not "uncorrelated"
+        rho.append(float("nan") if _flat(a) or _flat(b) else float(spearmanr(a, b)[0]))
     rho = np.asarray(rho)
-    return {"spearman": rho, "mean": float(rho.mean()), "maps": (trained, randomised)}
+    finite = rho[np.isfinite(rho)]
+    return {"spearman": rho, "mean": float(finite.mean()) if len(finite) else float("nan"),
+            "maps": (trained, randomised)}

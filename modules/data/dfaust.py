@@ -6,6 +6,10 @@ Reads `registrations_m.hdf5` / `registrations_f.hdf5` directly with h5py: one da
 `d-faust_splits.csv` ("id,split", id = "<subject>_<sequence>/<frame:05d>", frame = index in the hdf5
 sequence) are written, with that split.
 
+Axes: DFAUST registrations are taken as y up, front +z (the canonical axes: `frames.DATASET_FRAMES["dfaust"]`;
+y-up metres as 3D-CODED requires of FAUST, front from the Neural Parts render camera at +z -- not confirmed
+from a primary source); --up / --front name other axes, which are turned into these first.
+
 Frame: DFAUST vertices are metres; they are stored in the same frame as the embedded human data,
 p = (x - (0, 0.55, 0)) / 2 (the inverse of `writers.DFAUST_FROM_STORED`), so the render camera is exactly
 the original's (simple-3dviz camera (1,1.5,3) -> (0,0.5,0), 45 degrees, grey 0.3 mesh on white) and the
@@ -32,6 +36,8 @@ from modules.data import humans
 from modules.data.synth import sample_surface
 from modules.data.writers import (DFAUST_FROM_STORED, DFAUST_GREY, dfaust_camera, on_white, parse_shard,
                                   run_batch, to_uint8)
+from modules.geometry.frames import add_axis_arguments, check_axis_options, frame_from_options, rotate_points, \
+    to_canonical_rotation
 from modules.geometry.io import save_mesh
 from modules.geometry.mesh_contains import is_watertight, mesh_contains
 from modules.utils import ShapeLabError, atomic_write
@@ -59,6 +65,7 @@ def add_arguments(p):
     p.add_argument("--shard", default="0/1", help="i/n: every n-th frame starting at i (job arrays)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (frame k of a sequence uses seed, name, k)")
     p.add_argument("--no-progress", dest="no_progress", action="store_true")
+    add_axis_arguments(p, "the registrations", "DFAUST's y up, front +z")
     return p
 
 
@@ -126,7 +133,7 @@ def write_frame(job):
     """Write every file of one frame (the marker last). job: (hdf5, sequence, frame, out, opts dict)."""
     path, seq, frame, out, o = job
     v, f = read_frame(path, seq, frame)
-    v = to_stored(v)
+    v = to_stored(rotate_points(v, to_canonical_rotation(o["frame"])))
     rng = np.random.default_rng([o["seed"], frame, *seq.encode()])
     paths = humans.frame_paths(out, seq, frame)
     pts, nrm = sample_surface(v, f, o["n_surface"], rng)
@@ -166,6 +173,7 @@ def finished_rows(out, seed):
 
 def plan(args):
     """Check every input (nothing is written before this returns) -> list of frame jobs."""
+    check_axis_options(getattr(args, "up", None), getattr(args, "front", None))
     files = _hdf5_files(args.hdf5)
     if args.skip < 0:
         raise ShapeLabError(f"--skip {args.skip}: expected >= 0")
@@ -188,7 +196,7 @@ def plan(args):
     first = next(iter(sorted(sources)), None)
     if first is None:
         raise ShapeLabError(f"--hdf5: no sequences in {', '.join(files)}")
-    v, f = read_frame(sources[first][0], first, args.skip)
+    v, f = read_frame(sources[first][0], first, args.skip)   # (axes do not matter for watertightness)
     if not args.allow_open and not is_watertight(v, f):
         raise ShapeLabError(f"{sources[first][0]}: the meshes ('faces') are not watertight, so inside/outside "
                             f"labels are undefined; pass --allow_open for winding-number labels")
@@ -212,6 +220,7 @@ def run_dfaust(args):
     todo = [j for j in mine if not os.path.exists(_marker(args.out, j[1], j[2]))]
     opts = {"seed": args.seed, "n_surface": args.n_surface, "n_volume": args.n_volume,
             "image_size": args.image_size, "allow_open": args.allow_open,
+            "frame": frame_from_options(getattr(args, "up", None), getattr(args, "front", None), "dfaust"),
             "split": {(j[1], j[2]): split_of[(j[1], j[2])] for j in todo}}
     summary = run_batch(write_frame, [(p, s, k, args.out, opts) for p, s, k in todo], jobs=args.jobs,
                         desc="dfaust", progress=not args.no_progress, describe=lambda j: f"{j[1]}/{j[2]:05d}")

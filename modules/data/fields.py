@@ -16,10 +16,15 @@ PointCloudField  sampled on the mesh           pointcloud.npz              surfa
 PointsField      -                             points.npz                  points_seq/*.npz            -
 MeshField        ShapeNetCore.v1 model.off     model.off                   mesh_seq/*.off              -
 PartLabelsField  -                             -                           surface_points_seq labels   -
+                                                                             (optional)
 
-Frames: every geometric field of a sample and its camera share one frame: the ShapeNet v1 mesh frame for
-r2n2 (voxels placed by their binvox header), the NORMALISED frame of the npz files for onet (cameras and
-voxels mapped through loc/scale), the stored frame for humans. Splits: r2n2 `split.json` (PyTorch3D's
+Frames: every geometric field of a sample and its camera share one frame, with CANONICAL axes (y up,
+front +z; `modules.geometry.frames`): the files of each layout are in the axes of the real dataset
+(LAYOUT_FRAMES: ShapeNet v1 for r2n2 and onet, DFAUST = canonical for humans, genren as stored) and are
+turned into the canonical axes on reading -- points, normals, meshes, voxels and cameras together, images
+unchanged. `frame=` (FieldsDataset) names the files' frame when a folder is in another one. Origin and
+scale: the ShapeNet v1 mesh frame for r2n2 (voxels placed by their binvox header), the NORMALISED frame of
+the npz files for onet (cameras and voxels mapped through loc/scale), the stored frame for humans. Splits: r2n2 `split.json` (PyTorch3D's
 {split: {synset: {id: [views]}}}), onet `<synset>/<split>.lst`, humans `d-faust_splits.csv`; genren has
 no splits (split=None takes every file; its images and shapes are unpaired, so one dataset reads one kind).
 
@@ -39,11 +44,13 @@ from torch.utils.data._utils.collate import default_collate
 from modules.data import genren, humans, onet, r2n2
 from modules.data.synth import sample_surface
 from modules.geometry.binvox import place_binvox, read_binvox
-from modules.geometry.cameras import Camera, r2n2_camera
-from modules.geometry.io import load_mesh
+from modules.geometry.cameras import Camera
+from modules.geometry.frames import (load_mesh_in_frame, rotate_binvox, rotate_camera, rotate_points,
+                                     to_canonical_rotation)
 from modules.utils import ShapeLabError, require_file
 
 LAYOUTS = ("r2n2", "onet", "humans", "genren")
+LAYOUT_FRAMES = {"r2n2": r2n2.FRAME, "onet": onet.FRAME, "humans": humans.FRAME, "genren": "canonical"}
 SPLITS = ("train", "val", "test")
 
 
@@ -67,10 +74,13 @@ class Item:
 
 
 class Context:
-    """What the fields of one sample share: the item, the chosen view, the generator, a small cache."""
+    """What the fields of one sample share: the item, the chosen view, the generator, the files' frame (turned
+    into the canonical one by `to_canonical`), a small cache."""
 
-    def __init__(self, item, view, rng, train):
+    def __init__(self, item, view, rng, train, frame=None):
         self.item, self.view, self.rng, self.train, self.cache = item, view, rng, train, {}
+        self.frame = LAYOUT_FRAMES[item.layout] if frame is None else frame
+        self.to_canonical = to_canonical_rotation(self.frame)
 
     def cached(self, key, fn):
         if key not in self.cache:
@@ -89,7 +99,7 @@ def _onet_loc_scale(ctx):
         path = os.path.join(d, "pointcloud.npz")
         if not os.path.exists(path):
             path = os.path.join(d, "points.npz")
-        return onet.read_loc_scale(path)
+        return onet.read_loc_scale(path, ctx.frame)
     return ctx.cached("loc_scale", load)
 
 
@@ -149,7 +159,8 @@ class ImagesField(Field):
             return os.path.join(d, f"{v:03d}.jpg"), lambda: self._onet_camera(ctx, os.path.join(d, "cameras.npz"))
         if it.layout == "humans":
             p = humans.frame_paths(it.root, it.group, int(it.name))
-            return p["render"], lambda: humans.read_camera(p["camera"], *ctx.cache["image_size"])
+            return p["render"], lambda: rotate_camera(humans.read_camera(p["camera"], *ctx.cache["image_size"]),
+                                                      ctx.to_canonical)
         return os.path.join(it.root, it.group, "images", it.name + ".png"), None
 
     @staticmethod
@@ -159,13 +170,12 @@ class ImagesField(Field):
         meta = r2n2.read_rendering_metadata(path)
         if ctx.view >= len(meta):
             raise ShapeLabError(f"{path}: has {len(meta)} views, view {ctx.view} asked for")
-        az, el, _, ratio, _ = (float(x) for x in meta[ctx.view])
         w, h = ctx.cache["image_size"]
-        return r2n2_camera(az, el, ratio, size=w)
+        return r2n2.view_camera(meta[ctx.view], size=w, frame=ctx.frame)
 
     @staticmethod
     def _onet_camera(ctx, path):
-        world_mat, camera_mat = onet.read_camera_npz(path, ctx.view)
+        world_mat, camera_mat = onet.read_camera_npz(path, ctx.view, ctx.frame)
         loc, scale = _onet_loc_scale(ctx)
         w, h = ctx.cache["image_size"]
         return Camera.from_onet(world_mat, camera_mat, w, h, loc=loc, scale=scale)
@@ -196,8 +206,9 @@ class ImagesField(Field):
 
 class VoxelsField(Field):
     """"voxels" float32 (R,R,R) indexed [x,y,z] over `box`^3 of the sample's frame, the binvox grid placed by
-    its header's translate/scale (placement="header", default), or the file's grid as stored
-    (placement="file", as ONet's loader does) with "voxels.translate" (3,) and "voxels.scale" ().
+    its header's translate/scale (placement="header", default), or the file's grid (placement="file", as
+    ONet's loader does) with "voxels.translate" (3,) and "voxels.scale" (). Either way the grid's axes are
+    turned into the canonical frame (a permutation and flips of the grid, the header with it).
     expected_dims: the grid size the files must have (ShapeNetVox32: 32^3)."""
     name = "voxels"
     layouts = ("r2n2", "onet")
@@ -211,7 +222,7 @@ class VoxelsField(Field):
         it = ctx.item
         path = r2n2.binvox_path(it.root, it.group, it.name) if it.layout == "r2n2" else \
             os.path.join(it.dir(), "model.binvox")
-        grid, translate, scale = read_binvox(path, expected_dims=self.expected_dims)
+        grid, translate, scale = rotate_binvox(*read_binvox(path, expected_dims=self.expected_dims), ctx.to_canonical)
         if self.placement == "file":
             return {"": _t(grid), "translate": _t(translate), "scale": torch.tensor(float(scale))}
         lo, hi = np.broadcast_to(np.asarray(self.box[0], np.float64), (3,)), np.broadcast_to(
@@ -236,18 +247,19 @@ class PointCloudField(Field):
         it = ctx.item
         if it.layout == "onet":
             path = os.path.join(it.dir(), "pointcloud.npz")
-            pts, nrm = onet.read_pointcloud_npz(path)
+            pts, nrm = onet.read_pointcloud_npz(path, ctx.frame)
             return path, pts, nrm, None
         if it.layout == "humans":
             path = humans.frame_paths(it.root, it.group, int(it.name))["surface"]
             pts, nrm, labels = humans.read_surface_points(path)
-            return path, pts, nrm, labels
+            return path, rotate_points(pts, ctx.to_canonical), rotate_points(nrm, ctx.to_canonical), labels
         if it.layout == "genren":
             d = os.path.join(it.root, it.group, "shapes")
             pts, nrm = genren.read_shape(d, it.name)
-            return os.path.join(d, it.name + ".PC.pt"), pts.numpy(), nrm.numpy(), None
+            pts, nrm = rotate_points(pts.numpy(), ctx.to_canonical), rotate_points(nrm.numpy(), ctx.to_canonical)
+            return os.path.join(d, it.name + ".PC.pt"), pts, nrm, None
         path = r2n2.mesh_path(it.root, it.group, it.name)
-        v, f = ctx.cached("mesh", lambda: _load_mesh(path))
+        v, f = ctx.cached("mesh", lambda: _load_mesh(path, ctx.frame))
         n = self.n or self.n_mesh_samples
         pts, nrm = sample_surface(v, f, n, ctx.rng)
         return path, pts.astype(np.float32), nrm.astype(np.float32), None
@@ -268,7 +280,8 @@ class PointCloudField(Field):
 
 class PartLabelsField(Field):
     """"labels" int64 (n,) global part ids of the surface points, aligned with PointCloudField's subsample
-    when both are requested (else all points, or a subsample of n)."""
+    when both are requested (else all points, or a subsample of n). Labels are optional in the humans
+    layout (real bodies have none): a frame without them is a one-line error naming its file."""
     name = "labels"
     layouts = ("humans",)
     order = 1
@@ -278,6 +291,9 @@ class PartLabelsField(Field):
 
     def load(self, ctx):
         path, pts, _, labels = ctx.cached("surface", lambda: PointCloudField().surface(ctx))
+        if labels is None:
+            raise ShapeLabError(f"{path}: no part 'labels' in this surface-points file (an unlabelled frame, e.g. "
+                                f"from `preprocess.py mesh --formats humans`); drop PartLabelsField to use it")
         idx = ctx.cache.get("surface_idx")
         if idx is None:
             idx = _subsample(len(pts), self.n, ctx.rng, path)
@@ -297,7 +313,7 @@ class PointsField(Field):
         it = ctx.item
         path = os.path.join(it.dir(), "points.npz") if it.layout == "onet" else \
             humans.frame_paths(it.root, it.group, int(it.name))["points"]
-        pts, occ = onet.read_points_npz(path)
+        pts, occ = onet.read_points_npz(path, ctx.frame)
         idx = _subsample(len(pts), self.n, ctx.rng, path)
         pts, occ = pts[idx], occ[idx]
         if self.float16_noise:
@@ -305,8 +321,9 @@ class PointsField(Field):
         return {"": _t(pts), "occ": _t(occ)}
 
 
-def _load_mesh(path):
-    m = load_mesh(path)
+def _load_mesh(path, frame):
+    """(vertices float32 (V,3) turned from `frame` into the canonical frame, faces int64 (F,3))."""
+    m = load_mesh_in_frame(path, frame)
     return np.asarray(m.vertices, np.float32), np.asarray(m.faces, np.int64)
 
 
@@ -320,7 +337,7 @@ class MeshField(Field):
         path = {"r2n2": lambda: r2n2.mesh_path(it.root, it.group, it.name),
                 "onet": lambda: os.path.join(it.dir(), "model.off"),
                 "humans": lambda: humans.frame_paths(it.root, it.group, int(it.name))["mesh"]}[it.layout]()
-        v, f = ctx.cached("mesh", lambda: _load_mesh(path))
+        v, f = ctx.cached("mesh", lambda: _load_mesh(path, ctx.frame))
         return {"vertices": _t(v), "faces": torch.as_tensor(f, dtype=torch.long)}
 
 
@@ -386,11 +403,13 @@ class FieldsDataset(Dataset):
     layout: "r2n2" | "onet" | "humans" | "genren"; split: "train" | "val" | "test" (None for genren);
     fields: list of Field instances (each name once); train: random view per item (default: split == "train");
     seed: per-sample generators (see module docstring); categories: synsets / genren categories to keep;
-    eval_view: the fixed view index (into the item's views) when not training; split_file: another split file.
+    eval_view: the fixed view index (into the item's views) when not training; split_file: another split file;
+    frame: the frame the files are in (a name of `modules.geometry.frames.DATASET_FRAMES` or an (up, front)
+    pair; None = the layout's real dataset, LAYOUT_FRAMES); samples are always in the canonical frame.
     """
 
     def __init__(self, root, layout, split, fields, train=None, seed=None, categories=None, eval_view=0,
-                 split_file=None):
+                 split_file=None, frame=None):
         if not fields:
             raise ShapeLabError("FieldsDataset: give at least one field")
         names = [f.name for f in fields]
@@ -410,6 +429,8 @@ class FieldsDataset(Dataset):
         self.train = (split == "train") if train is None else bool(train)
         self.seed, self.eval_view, self.epoch = seed, int(eval_view), 0
         self.items = list_items(self.root, layout, split, categories, split_file, kind)
+        self.frame = LAYOUT_FRAMES.get(layout) if frame is None else frame
+        to_canonical_rotation(self.frame)       # a bad frame fails here, not in a worker
         self._views = {}
 
     def __len__(self):
@@ -436,7 +457,7 @@ class FieldsDataset(Dataset):
         rng = self.rng(idx)
         views = self.views(item) if any(isinstance(f, ImagesField) for f in self.fields) else (0,)
         view = views[int(rng.integers(len(views)))] if self.train else views[self.eval_view % len(views)]
-        ctx = Context(item, int(view), rng, self.train)
+        ctx = Context(item, int(view), rng, self.train, self.frame)
         sample = {"idx": idx, "category": item.group, "model": item.name}
         for f in self.fields:
             for key, value in f.load(ctx).items():
@@ -457,4 +478,4 @@ def collate_fields(batch):
 
 
 __all__ = ["FieldsDataset", "ImagesField", "VoxelsField", "PointCloudField", "PointsField", "MeshField",
-           "PartLabelsField", "collate_fields", "list_items", "LAYOUTS"]
+           "PartLabelsField", "collate_fields", "list_items", "LAYOUTS", "LAYOUT_FRAMES"]

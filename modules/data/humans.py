@@ -3,8 +3,10 @@
 Layout under ROOT:
     d-faust_splits.csv                           header "id,split"; id = '<sequence>/<frame>'
     <sequence>/mesh_seq/NNNNN.off                per-frame watertight mesh
-    <sequence>/surface_points_seq/NNNNN.npz      points (N,3), normals (N,3) float16, labels (N,) int16
-                                                 (global part ids 50.. of modules.data.categories)
+    <sequence>/surface_points_seq/NNNNN.npz      points (N,3), normals (N,3) float16, and optionally labels
+                                                 (N,) int16 (global part ids 50.. of modules.data.categories;
+                                                 absent for real, unlabelled bodies: only part-label
+                                                 consumers need them)
     <sequence>/points_seq/NNNNN.npz              points (N,3) float16 uniform in the padded box,
                                                  occupancies np.packbits(bool (N,))
     <sequence>/renderings-downsampled/NNNNN.png  224x224 RGB render from a fixed camera (Neural Parts' DFAUST
@@ -19,8 +21,20 @@ import os
 import numpy as np
 
 from modules.data.npz import check_array, load_npz, save_npz
-from modules.data.onet import read_points_npz, write_points_npz  # same packed-occupancy file
+from modules.data import onet
 from modules.utils import ShapeLabError, atomic_write, require_file
+
+# DFAUST's axes (y up, front +z) are the canonical ones: readers and writers leave points as they are.
+FRAME = "dfaust"
+
+
+def read_points_npz(path, frame=FRAME):
+    """(points float32 (N,3), occupancies bool (N,)): ONet's packed-occupancy file, in the human layout's frame."""
+    return onet.read_points_npz(path, frame=frame)
+
+
+def write_points_npz(path, points, occupancies, frame=FRAME):
+    onet.write_points_npz(path, points, occupancies, frame=frame)
 
 __all__ = ["read_surface_points", "write_surface_points", "read_points_npz", "write_points_npz",
            "read_splits_csv", "write_splits_csv", "frame_paths", "read_camera", "write_camera"]
@@ -37,17 +51,23 @@ def frame_paths(root, sequence, frame):
 
 
 def read_surface_points(path):
-    """(points float32 (N,3), normals float32 (N,3), labels int64 (N,))."""
-    d = load_npz(path, ["points", "normals", "labels"], "surface points")
+    """(points float32 (N,3), normals float32 (N,3), labels int64 (N,) or None when the file has no labels)."""
+    d = load_npz(path, ["points", "normals"], "surface points")
     points = check_array(d["points"], (None, 3), path, "points").astype(np.float32)
     normals = check_array(d["normals"], (len(points), 3), path, "normals").astype(np.float32)
-    labels = check_array(d["labels"], (len(points),), path, "labels").astype(np.int64)
+    with np.load(path, allow_pickle=False) as z:   # labels are optional: read them only when stored
+        labels = np.asarray(z["labels"]) if "labels" in z.files else None
+    if labels is not None:
+        labels = check_array(labels, (len(points),), path, "labels").astype(np.int64)
     return points, normals, labels
 
 
-def write_surface_points(path, points, normals, labels):
-    save_npz(path, points=np.asarray(points, np.float16), normals=np.asarray(normals, np.float16),
-             labels=np.asarray(labels, np.int16))
+def write_surface_points(path, points, normals, labels=None):
+    """labels None: an unlabelled frame (the file has no `labels` field)."""
+    fields = dict(points=np.asarray(points, np.float16), normals=np.asarray(normals, np.float16))
+    if labels is not None:
+        fields["labels"] = np.asarray(labels, np.int16)
+    save_npz(path, **fields)
 
 
 def read_splits_csv(path):

@@ -1,8 +1,11 @@
 """Real meshes (.obj/.off/.ply: ShapeNetCore, ModelNet, scans) -> the same files as the synthetic data
 (`preprocess.py mesh`), and the NST seed's vertex export (`preprocess.py xyz`).
 
-Per mesh: centre the bounding box and scale its longest edge to 1 (ONet's `loc`/`scale` are stored so
-that original = normalised * scale + loc), choose how to label occupancy (`label_mesh`), check that the
+Per mesh: turn it from its source frame into the canonical one (y up, front +z; `source_frame`: --up /
+--front, else ShapeNetCore v2 for .../models/model_normalized.*, ShapeNetCore v1 for <synset>/<id>/model.*,
+ModelNet for paths under a ModelNet* folder, else the canonical frame; the writers then write each layout
+in its real dataset's axes), centre the bounding box and scale its longest edge to 1 (ONet's `loc`/`scale`
+are stored so that original = normalised * scale + loc), choose how to label occupancy (`label_mesh`), check that the
 labels are plausible, sample the surface (area-weighted, 100k points + normals), voxelise, render.
 
 Occupancy, one of three paths (reported per shape):
@@ -36,11 +39,13 @@ import numpy as np
 from modules.data.synth import BOX_PADDING, sample_surface, sample_volume
 from modules.data.writers import (ShapeRecord, WriteConfig, check_formats, commit_shape, is_done, parse_shard,
                                   read_marker, run_batch, split_from_uniform, write_formats, write_indexes)
+from modules.geometry.frames import (check_axis_options, frame_from_options, frame_name, rotate_points,
+                                     to_canonical_rotation)
 from modules.geometry.io import MESH_EXTENSIONS, load_mesh, load_point_cloud, save_point_cloud
 from modules.geometry.mesh_contains import (closed_winding_number, double_sided_fraction, is_watertight, make_watertight,
                                             winding_number)
 from modules.geometry.voxels import voxel_centers, voxelize_points
-from modules.utils import ShapeLabError, atomic_write
+from modules.utils import PartialFailure, ShapeLabError, atomic_write
 from modules.vis.pointclouds import save_point_cloud_png
 
 MESH_FORMATS = ("onet", "ifnet", "r2n2", "genren")   # formats that need no part labels
@@ -52,7 +57,7 @@ MAX_AMBIGUOUS = 0.01    # fraction of the box where 0.25 < |w| < 0.75 up to whic
 DOUBLE_SIDED = 0.5      # fraction of faces with a reversed twin above which the raw winding is meaningless
 N_PROBE = 5_000         # uniform points used to compare the labellings (IoU to about +-0.01)
 SURFACE_EPS = 0.004     # offset along the normal used to orient surface normals and find hidden samples
-REPORT_FIELDS = ("status", "name", "source", "faces", "path", "resolution", "inside_fraction", "double_sided", "agreement",
+REPORT_FIELDS = ("status", "name", "source", "frame", "faces", "path", "resolution", "inside_fraction", "double_sided", "agreement",
                  "ambiguous", "surface", "seconds", "reason")
 __all__ = ["find_meshes", "mesh_items", "label_mesh", "process_mesh", "preprocess_meshes", "mesh_to_xyz",
            "BOX_PADDING", "PATHS"]
@@ -64,6 +69,8 @@ class MeshConfig(WriteConfig):
     n_surface: int = 100_000
     n_uniform: int = 100_000
     watertight_resolution: int = 20_000   # Manifold octree leaves (holes narrower than ~one leaf are closed)
+    up: str = None                        # source axes (--up / --front); None: by path, see source_frame
+    front: str = None
 
 
 def find_meshes(inputs):
@@ -106,6 +113,25 @@ def mesh_items(paths, category=None):
                 rel = os.path.splitext(os.path.relpath(it[0]))[0]
                 it[2] = rel.replace(os.sep, "_").replace("..", "up").lstrip("_.")
     return [tuple(it) for it in items]
+
+
+def path_frame(path):
+    """The frame a mesh file is in, by its path: ShapeNetCore v2 (<id>/models/model_normalized.*), ShapeNetCore
+    v1 (<synset>/<id>/model.*), ModelNet (under a folder named ModelNet*), else the canonical frame."""
+    parts = os.path.normpath(os.path.abspath(path)).split(os.sep)
+    stem = os.path.splitext(parts[-1])[0]
+    if stem == "model_normalized" and len(parts) >= 2 and parts[-2] == "models":
+        return "shapenet_v2"
+    if stem == "model" and len(parts) >= 3 and _is_synset(parts[-3]):
+        return "shapenet_v1"
+    if any(p.lower().startswith("modelnet") for p in parts[:-1]):
+        return "modelnet"
+    return "canonical"
+
+
+def source_frame(path, up=None, front=None):
+    """(up, front) of a source file: --up / --front where given, the rest from `path_frame(path)`."""
+    return frame_from_options(up, front, path_frame(path))
 
 
 def _item_rng(seed, synset, sid, stream):
@@ -233,14 +259,17 @@ def process_mesh(cfg, item):
     t0 = time.time()
     path, synset, sid = item
     mesh = load_mesh(path)
-    vertices, loc, scale = normalise_mesh(mesh.vertices)
+    frame = source_frame(path, cfg.up, cfg.front)
+    vertices, loc, scale = normalise_mesh(rotate_points(np.asarray(mesh.vertices, np.float64),
+                                                        to_canonical_rotation(frame)))
     faces = np.asarray(mesh.faces, np.int64)
     tri = vertices[faces]
     if not np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1).sum() > 0:
         raise ShapeLabError(f"{path}: mesh has zero surface area")
     rng = _item_rng(cfg.seed, synset, sid, 1)
     labels = label_mesh(vertices, faces, _item_rng(cfg.seed, synset, sid, 3), cfg.watertight_resolution, cfg.seed)
-    row = dict(status="flagged", name=f"{synset}/{sid}", source=os.path.abspath(path), faces=len(faces),
+    row = dict(status="flagged", name=f"{synset}/{sid}", source=os.path.abspath(path), frame=frame_name(frame),
+               faces=len(faces),
                path=labels.path, inside_fraction=None, surface=None, reason=labels.flag,
                **{k: labels.stats.get(k) for k in ("resolution", "double_sided", "agreement", "ambiguous")})
     if labels.flag is None:
@@ -349,7 +378,9 @@ def run_mesh(args):
     """`preprocess.py mesh`: run, print the summary and per-shape table; a batch with any mesh not written
     ends with a ShapeLabError (exit code 2) naming how many and where the report is."""
     fmts = tuple(f.strip() for f in args.formats.split(",")) if args.formats else MESH_FORMATS
-    cfg = MeshConfig(out=args.out, seed=args.seed, formats=fmts, views=args.views)
+    up, front = getattr(args, "up", None), getattr(args, "front", None)
+    check_axis_options(up, front)      # a bad --up / --front fails before any work
+    cfg = MeshConfig(out=args.out, seed=args.seed, formats=fmts, views=args.views, up=up, front=front)
     summary = preprocess_meshes(cfg, args.inputs, jobs=args.jobs, shard=parse_shard(args.shard),
                                 category=args.category, progress=not args.no_progress)
     n_bad = len(summary["failed"])
@@ -359,7 +390,7 @@ def run_mesh(args):
     print(format_report(summary["rows"]))
     print(f"  report: {summary['report']}")
     if n_bad:
-        raise ShapeLabError(f"mesh: {n_bad} of {summary['requested']} meshes not written "
+        raise PartialFailure(f"mesh: {n_bad} of {summary['requested']} meshes not written "
                             f"({len(summary['flagged'])} flagged, {n_bad - len(summary['flagged'])} unreadable); "
                             f"see {summary['report']}")
     return summary
@@ -367,15 +398,19 @@ def run_mesh(args):
 
 # ------------------------------------------------------------------ NST seed: preprocess.py xyz
 
-def mesh_to_xyz(path, out_path, iters=0, normals=None):
-    """Vertices of the mesh after `iters` Loop subdivisions -> .xyz ('x y z') or .xyzn (+ vertex normals).
+def mesh_to_xyz(path, out_path, iters=0, normals=None, up=None, front=None):
+    """Vertices of the mesh after `iters` Loop subdivisions -> .xyz ('x y z') or .xyzn (+ vertex normals),
+    turned into the canonical frame the PointNet weights use (source axes: up/front, else `source_frame`).
 
     As the NST seed's preprocess.py (open3d `subdivide_loop`), except: `iters` subdivisions are applied
-    whenever iters >= 1 (the seed skipped iters == 1), the output path is a file, and no viewer opens.
+    whenever iters >= 1 (the seed skipped iters == 1), the output path is a file, no viewer opens, and the
+    seed's ShapeNetCore v2 meshes (front -z) are turned into the canonical frame (front +z).
     """
     import open3d as o3d  # deferred on purpose: heavy optional dependency, only the xyz export needs it
     mesh = load_mesh(path)
-    m = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(np.asarray(mesh.vertices, np.float64)),
+    R = to_canonical_rotation(source_frame(path, up, front))
+    vertices = rotate_points(np.asarray(mesh.vertices, np.float64), R)
+    m = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(vertices),
                                   o3d.utility.Vector3iVector(np.asarray(mesh.faces, np.int32)))
     if iters < 0:
         raise ShapeLabError(f"--subdiv_iters must be >= 0, got {iters}")
@@ -392,6 +427,7 @@ def mesh_to_xyz(path, out_path, iters=0, normals=None):
 
 
 def run_xyz(args):
+    check_axis_options(getattr(args, "up", None), getattr(args, "front", None))
     paths = find_meshes(args.inputs)
     if not paths:
         raise ShapeLabError(f"no .obj/.off/.ply meshes found in {', '.join(args.inputs)}")
@@ -411,7 +447,7 @@ def run_xyz(args):
     failed = []
     for p, o in zip(paths, outs):
         try:
-            n = mesh_to_xyz(p, o, args.iters)
+            n = mesh_to_xyz(p, o, args.iters, up=getattr(args, "up", None), front=getattr(args, "front", None))
             print(f"{p} -> {o} ({n} points)")
             if args.visualize:
                 png = os.path.splitext(o)[0] + ".png"
@@ -421,6 +457,6 @@ def run_xyz(args):
             failed.append((p, str(err)))
             print(f"  SKIPPED {p}: {err}")
     if failed:
-        raise ShapeLabError(f"xyz: {len(failed)} of {len(paths)} meshes could not be converted: "
+        raise PartialFailure(f"xyz: {len(failed)} of {len(paths)} meshes could not be converted: "
                             + ", ".join(p for p, _ in failed))
     return failed

@@ -9,6 +9,11 @@ One sample: `inputs` (pc_samples,3) surface points (+ optional Gaussian noise), 
 Validation samples of the `onet` format add `points_iou`/`occ_iou`: `iou_points` uniform points for
 the volumetric IoU. The synthetic data (`preprocess.py synth`) writes both layouts.
 
+Frames: both layouts' files are in ShapeNet v1 axes (y up, front +x; `onet.FRAME`, `ifnet.FRAME`, as the
+real data); the readers turn them into the canonical frame (y up, front +z) the models and the shipped
+weights use. `frame=` (config `data.up` / `data.front`) names another frame of a user's files.
+No rotation augmentation: ONet, IF-Net and AIR-Nets train on the aligned shapes as stored.
+
 Input points are drawn without replacement (the encoders' FPS and kNN assume distinct points).
 Randomness comes from NumPy's global RNG, which the engine seeds per sample.
 """
@@ -19,8 +24,10 @@ import numpy as np
 import torch
 
 from modules.data.categories import SYNSETS
+from modules.data import ifnet, onet
 from modules.data.ifnet import read_boundary_samples, read_split_npz, read_surface_samples
 from modules.data.onet import read_pointcloud_npz, read_points_npz, read_split
+from modules.geometry.frames import to_canonical_rotation
 from modules.utils import ShapeLabError
 
 def _synset_filter(categories):
@@ -44,6 +51,12 @@ def list_split(fmt, root, split, categories=()):
         raise ShapeLabError(f"data.format '{fmt}': expected 'ifnet' or 'onet'")
     keep = _synset_filter(categories)
     return [it for it in items if keep is None or it[0] in keep]
+
+
+def read_ground_truth_mesh(path):
+    """An ONet `model.off` or IF-Net `isosurf_scaled.off` (both stored in ShapeNet v1 axes, as the real
+    releases) as a trimesh in the canonical frame."""
+    return (onet.read_mesh if os.path.basename(path) == "model.off" else ifnet.read_mesh)(path)
 
 
 def draw_input_points(surface, n, noise, rng):
@@ -70,8 +83,11 @@ def subset(items, max_per_class=0, max_items=0):
 
 class OccupancyDataset(torch.utils.data.Dataset):
     def __init__(self, fmt, root, split, categories=(), pc_samples=300, npoints_decoder=1000, noise=0.0,
-                 iou_points=10000, max_items=0, cache=True, max_per_class=0):
+                 iou_points=10000, max_items=0, cache=True, max_per_class=0, frame=None):
         self.fmt, self.root, self.split = fmt, root, split
+        # the files' frame (None: the layout's real dataset); samples are always canonical
+        self.frame = {"onet": onet.FRAME, "ifnet": ifnet.FRAME}.get(fmt) if frame is None else frame
+        to_canonical_rotation(self.frame)
         self.pc_samples, self.npoints_decoder, self.noise = pc_samples, npoints_decoder, noise
         self.iou_points = iou_points if split != "train" else 0
         self.items = list_split(fmt, root, split, categories)
@@ -94,11 +110,12 @@ class OccupancyDataset(torch.utils.data.Dataset):
             return self.cache[i]
         d = self.object_dir(i)
         if self.fmt == "ifnet":
-            surface = read_surface_samples(os.path.join(d, "surface_30000_samples.npy"))
-            queries = [read_boundary_samples(os.path.join(d, f"boundary_{s}_samples.npz")) for s in ("0.1", "0.01")]
+            surface = read_surface_samples(os.path.join(d, "surface_30000_samples.npy"), self.frame)
+            queries = [read_boundary_samples(os.path.join(d, f"boundary_{s}_samples.npz"), self.frame)
+                       for s in ("0.1", "0.01")]
         else:
-            surface = read_pointcloud_npz(os.path.join(d, "pointcloud.npz"))[0]
-            queries = [read_points_npz(os.path.join(d, "points.npz"))]
+            surface = read_pointcloud_npz(os.path.join(d, "pointcloud.npz"), self.frame)[0]
+            queries = [read_points_npz(os.path.join(d, "points.npz"), self.frame)]
         arrays = {"surface": np.asarray(surface, np.float32),
                   "queries": [(np.asarray(p, np.float32), np.asarray(o, bool)) for p, o in queries]}
         if len(arrays["surface"]) < self.pc_samples:

@@ -2,8 +2,11 @@
 PointNet part segmentation and shape classification. Files are read with modules.data.shapenet_part.
 
 Each item is a cloud resampled to `num_points`, normalised to the unit sphere (centroid, max
-radius 1, as PVCNN/PointNet), and in training optionally rotated about the up (y) axis and
-jittered with clipped Gaussian noise (the seed's classifier augmentation).
+radius 1, as PVCNN/PointNet), and in training optionally rotated about the canonical up axis (y) and
+jittered with clipped Gaussian noise (the seed's classifier augmentation; charlesq34/pointnet's
+provider.rotate_point_cloud turns about y "along up direction" by U[0, 2 pi), then N(0, 0.01^2) clipped
+at 0.05). Files are read in ShapeNet-Part's frame (ShapeNet v1 axes, `shapenet_part.FRAME`, or `frame=`)
+and turned into the canonical frame (y up, front +z) the models and shipped weights use.
 
 Samples:
     seg: {"inputs": (3+16, N) float32 xyz + one-hot, "labels": (N,) int64 global part ids,
@@ -18,7 +21,8 @@ import torch
 
 from modules.data import categories as cats
 from modules.data import shapenet_part
-from modules.geometry.transforms import normalize_unit_sphere, rotation_about_y
+from modules.geometry.frames import CANONICAL, rotation_about_axis, to_canonical_rotation
+from modules.geometry.transforms import normalize_unit_sphere
 from modules.utils import ShapeLabError
 
 
@@ -28,22 +32,27 @@ class ShapeNetPartDataset(torch.utils.data.Dataset):
     categories: names (or synsets) to keep, [] = all 16 ShapeNet-Part categories present. For
     'cls' the class index is the position in `categories` when given, else the 16-way index.
     Shapes of categories outside the 16 (the synthetic `human`) are skipped with a note; a shape
-    whose files are missing or malformed is reported on stderr and skipped.
+    whose files are missing or malformed is reported on stderr and skipped. frame: the files' frame (None:
+    ShapeNet-Part's, `shapenet_part.FRAME`); rotate: random rotation about the canonical up axis in training.
     """
 
     def __init__(self, root, split="train", task="seg", num_points=2048, categories=(), rotate=False,
-                 jitter_sigma=0.0, jitter_clip=0.05, augment=None, seed=0):
+                 jitter_sigma=0.0, jitter_clip=0.05, augment=None, seed=0, frame=None):
         if task not in ("seg", "cls"):
             raise ShapeLabError(f"shapenet_part dataset: task must be 'seg' or 'cls', got {task!r}")
         if not os.path.isdir(root):
+            out = os.path.dirname(os.path.normpath(root)) if os.path.basename(os.path.normpath(root)) == \
+                "shapenet_part" else "data/synth_pointnet"
             raise ShapeLabError(f"ShapeNet-Part root not found: {root} (generate the synthetic data with "
-                                f"`python preprocess.py synth --out data/synth`, or point data.root at the real "
-                                f"shapenetcore_partanno_segmentation_benchmark_v0)")
+                                f"`python preprocess.py synth --out {out} --formats shapenet_part --views 0`, or "
+                                f"point data.root at the real shapenetcore_partanno_segmentation_benchmark_v0)")
         self.root, self.split, self.task = root, split, task
         self.num_points = int(num_points)
         self.augment = (split == "train") if augment is None else bool(augment)
         self.rotate, self.jitter_sigma, self.jitter_clip = bool(rotate), float(jitter_sigma), float(jitter_clip)
         self.seed = int(seed)
+        self.frame = shapenet_part.FRAME if frame is None else frame
+        to_canonical_rotation(self.frame)          # a bad frame fails here
         wanted = [cats.category_name(c) for c in categories] if categories else None
         if wanted:
             for name in wanted:
@@ -62,7 +71,7 @@ class ShapeNetPartDataset(torch.utils.data.Dataset):
             if wanted and name not in wanted:
                 continue
             try:
-                shape = shapenet_part.read_shape(root, synset, shape_id)
+                shape = shapenet_part.read_shape(root, synset, shape_id, self.frame)
             except (ShapeLabError, OSError, ValueError) as err:
                 print(f"warning: skipping corrupt shape {synset}/{shape_id}: {err}", file=sys.stderr)
                 continue
@@ -90,7 +99,7 @@ class ShapeNetPartDataset(torch.utils.data.Dataset):
         choice = rng.choice(n, self.num_points, replace=n < self.num_points)
         pts = normalize_unit_sphere(points[choice])
         if self.augment and self.rotate:
-            pts = pts @ rotation_about_y(rng.uniform(0, 2 * np.pi)).T
+            pts = pts @ rotation_about_axis(rng.uniform(0, 2 * np.pi), CANONICAL[0]).T
         if self.augment and self.jitter_sigma > 0:
             pts = pts + np.clip(self.jitter_sigma * rng.standard_normal(pts.shape), -self.jitter_clip, self.jitter_clip)
         pts = torch.from_numpy(np.ascontiguousarray(pts, dtype=np.float32)).t()

@@ -2,15 +2,18 @@
 
 Every batch (synth, mesh, xyz) ends with a ShapeLabError -- one line on stderr, exit code 2 -- when any
 item failed, after printing its summary; an output root that is a file or cannot be written is refused
-before anything is written.
+before anything is written. Exception: `mesh --formats humans` (real, unlabelled bodies -> the human-sequence
+layout, modules.data.human_meshes) names and skips unreadable or flagged frames and exits with EXIT_PARTIAL (1).
 """
+import argparse
 import os
 
 from modules.data import categories
-from modules.data.mesh_dataset import run_mesh, run_xyz
+from modules.data.human_meshes import run_human_meshes
+from modules.data.mesh_dataset import MESH_FORMATS, run_mesh, run_xyz
 from modules.data.synth import SynthConfig, generate, shape_formats, variant_counts
 from modules.data.writers import FORMATS, parse_shard
-from modules.utils import ShapeLabError
+from modules.utils import PartialFailure, ShapeLabError, check_output_dir
 
 
 def _formats(text):
@@ -24,9 +27,7 @@ def _formats(text):
 
 
 def _category_list(text):
-    if text in (None, "", "all"):
-        return list(categories.ALL_CATEGORIES)
-    return [categories.category_name(c) for c in text.split(",") if c.strip()]
+    return categories.category_list(text)   # names, synsets or a named set ('all', 'onet13', 'all+onet', ...)
 
 
 def run(args):
@@ -35,11 +36,34 @@ def run(args):
     if args.command == "mesh":
         if args.jobs < 1:
             raise ShapeLabError(f"-j must be >= 1, got {args.jobs}")
-        check_output_dir(args.out)
-        return run_mesh(args)
+        check_output_dir(args.out, "--out")
+        return run_mesh_formats(args)
     if args.command == "xyz":
         return run_xyz(args)
     return run_parts(args)
+
+
+def run_mesh_formats(args):
+    """`preprocess.py mesh`: --formats humans goes to modules.data.human_meshes (its own frame and layout, no
+    part labels), the other formats to mesh_dataset.run_mesh. Frames of humans not written: the run ends
+    with one line on stderr and exit code EXIT_PARTIAL, after the other formats ran."""
+    fmts = _formats(args.formats) if args.formats else MESH_FORMATS
+    bad = [f for f in fmts if f not in MESH_FORMATS + ("humans",)]
+    if bad:
+        raise ShapeLabError(f"--formats {','.join(bad)}: real meshes carry no part labels; "
+                            f"use {', '.join(MESH_FORMATS + ('humans',))}")
+    if "humans" not in fmts:
+        return run_mesh(args)
+    summary = run_human_meshes(args)
+    others = [f for f in fmts if f != "humans"]
+    if others:
+        run_mesh(argparse.Namespace(**{**vars(args), "formats": ",".join(others)}))
+    if summary["failed"]:
+        n_flag = len(summary["flagged"])
+        raise PartialFailure(f"mesh --formats humans: {len(summary['failed'])} of {summary['requested']} frames not written "
+              f"({n_flag} flagged, {len(summary['failed']) - n_flag} unreadable: "
+              f"{', '.join(os.path.basename(p) for p, _ in summary['failed'])}); see {summary['report']}")
+    return summary
 
 
 def run_synth(args):
@@ -47,33 +71,19 @@ def run_synth(args):
         raise ShapeLabError(f"-j must be >= 1, got {args.jobs}")
     if args.resolution < 16:
         raise ShapeLabError(f"--resolution must be >= 16, got {args.resolution}")
-    check_output_dir(args.out)
+    check_output_dir(args.out, "--out")
     cfg = SynthConfig(out=args.out, seed=args.seed, formats=_formats(args.formats), views=args.views,
-                      resolution=args.resolution)
+                      resolution=args.resolution, variety=getattr(args, "variety", "basic"))
     names = _category_list(args.categories)
-    if args.categories in (None, "", "all"):   # the default set: keep the categories the formats apply to
+    if str(args.categories or "all").lower() in categories.NAMED_SETS:   # a named set: keep the categories the formats apply to
         names = [c for c in names if shape_formats(c, cfg.formats)]
     summary = generate(cfg, names, args.per_category, jobs=args.jobs, shard=parse_shard(args.shard),
                        progress=not args.no_progress)
     print_summary(summary, cfg.out, names)
     if summary["failed"]:
-        raise ShapeLabError(f"synth: {len(summary['failed'])} of {summary['requested']} shapes failed "
+        raise PartialFailure(f"synth: {len(summary['failed'])} of {summary['requested']} shapes failed "
                             f"(listed above as FAILED)")
     return summary
-
-
-def check_output_dir(path, flag="--out"):
-    """Refuse an output root that is a file, lies under a file, or is in a folder this user cannot write."""
-    path = os.path.abspath(path)
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise ShapeLabError(f"{flag} {path}: exists and is not a folder")
-    parent = path
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent):
-        raise ShapeLabError(f"{flag} {path}: {parent} is a file, not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ShapeLabError(f"{flag} {path}: {parent} is not writable")
 
 
 def print_summary(summary, out, names=()):

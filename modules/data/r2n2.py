@@ -15,6 +15,11 @@ Layout under ROOT:
 
 Cameras: `read_cameras` computes them from the metadata as PyTorch3D's R2N2 dataset does
 (`modules.geometry.cameras.r2n2_camera`: distance = 1.75 * ratio, fixed intrinsics), in the mesh's frame.
+
+Axes: FRAME = ShapeNet v1 (y up, front +x): the meshes are v1 model files, the voxels' axes are v1's, and
+the metadata's azimuth is measured in v1 (azimuth 0 = camera on +x, in front of the object). Readers turn
+meshes, voxels and cameras into the canonical frame (y up, front +z) together (`view_camera(...)`, frame=);
+the images do not change with the frame. `metadata_rows_in_frame` turns canonical view rows into FRAME's.
 """
 import json
 import os
@@ -22,9 +27,11 @@ import os
 import numpy as np
 from PIL import Image
 
+from modules.geometry.frames import from_canonical_rotation, load_mesh_in_frame, rotate_camera, to_canonical_rotation
 from modules.utils import ShapeLabError, atomic_write, require_file
 
 SPLITS = ("train", "val", "test")
+FRAME = "shapenet_v1"
 
 
 def rendering_dir(root, synset, shape_id):
@@ -67,11 +74,33 @@ def read_rendering_metadata(path):
     return table.astype(np.float32)
 
 
-def read_cameras(root, synset, shape_id, size=137):
-    """[Camera, ...] of every view (PyTorch3D's R2N2 convention, see `modules.geometry.cameras.r2n2_camera`)."""
+def view_camera(row, size=137, frame=FRAME, **kwargs):
+    """The Camera of one metadata row (azimuth, elevation, in-plane, ratio, fov) over CANONICAL coordinates:
+    PyTorch3D's R2N2 camera of the row in `frame` (the frame the metadata is measured in), turned with it."""
     from modules.geometry.cameras import r2n2_camera  # deferred: torch; the writers' workers stay torch-free
+    az, el, _, ratio, _ = (float(x) for x in row)
+    return rotate_camera(r2n2_camera(az, el, ratio, size=size, **kwargs), to_canonical_rotation(frame))
+
+
+def read_cameras(root, synset, shape_id, size=137, frame=FRAME):
+    """[Camera, ...] of every view over canonical coordinates (PyTorch3D's R2N2 convention, see `view_camera`)."""
     meta = read_rendering_metadata(os.path.join(rendering_dir(root, synset, shape_id), "rendering_metadata.txt"))
-    return [r2n2_camera(az, el, ratio, size=size) for az, el, _, ratio, _ in meta.astype(np.float64)]
+    return [view_camera(row, size, frame) for row in meta.astype(np.float64)]
+
+
+def metadata_rows_in_frame(rows, frame=FRAME):
+    """(V,5) metadata rows whose azimuth/elevation are measured in the canonical frame -> the same cameras
+    measured in `frame` (the camera centre turned into `frame`; elevation, ratio and the rest unchanged).
+    Only frames with the same up axis can be written this way (R2N2's cameras orbit the up axis)."""
+    R = from_canonical_rotation(frame)
+    rows = np.array(rows, np.float64)
+    if not np.allclose(R[:, 1], [0, 1, 0]):
+        raise ShapeLabError(f"R2N2 metadata in frame {frame!r}: its up axis must be y (the cameras orbit y)")
+    az = np.radians(rows[:, 0])
+    x, z = np.cos(az), np.sin(az)                    # azimuth 0 on +x, 90 on +z (r2n2_eye)
+    xr, zr = R[0, 0] * x + R[0, 2] * z, R[2, 0] * x + R[2, 2] * z
+    rows[:, 0] = np.mod(np.round(np.degrees(np.arctan2(zr, xr)), 9), 360.0)   # (rounded: no 360 for -1e-14)
+    return rows
 
 
 def write_rendering_metadata(path, rows):
@@ -137,3 +166,8 @@ def write_split(path, splits):
             data[k].setdefault(s, {})[i] = list(views)
     with atomic_write(path) as tmp, open(tmp, "w") as f:
         json.dump(data, f, sort_keys=True)
+
+
+def read_mesh(path, frame=FRAME, allow_empty=False):
+    """The ShapeNetCore.v1 model.off mesh (trimesh.Trimesh) with its vertices in the canonical frame (the file is in `frame`)."""
+    return load_mesh_in_frame(path, frame, allow_empty)

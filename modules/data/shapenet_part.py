@@ -6,6 +6,12 @@ Layout under ROOT:
     <synset>/points_label/<id>.seg                 one local label 1..k per line
     train_test_split/shuffled_{train,val,test}_file_list.json   ["shape_data/<synset>/<id>", ...]
 Global part id = category offset + local label - 1 (`modules.data.categories`).
+
+Axes: FRAME = ShapeNet v1 (y up, front +x): loaders of the real files apply no permutation (PointNet++,
+torch-points3d), KPConv swaps y and z to get z-up, and registering the .pts to ShapeNetCore v2 takes the
+v1 -> v2 rotation, so the points share v1's axes up to scale and offset (inference). `read_shape` returns
+the canonical frame (y up, front +z) by default and `write_shape` writes FRAME (`frame=` another frame of
+the files; "canonical" = as stored). `read_pts` reads a file as it is.
 """
 import json
 import os
@@ -13,10 +19,12 @@ import os
 import numpy as np
 
 from modules.data import categories
+from modules.geometry.frames import from_canonical_rotation, rotate_points, to_canonical_rotation
 from modules.geometry.io import load_point_cloud, load_seg, save_point_cloud, save_seg
 from modules.utils import ShapeLabError, atomic_write, require_file
 
 SPLITS = ("train", "val", "test")
+FRAME = "shapenet_v1"
 
 
 def read_synsetoffset2category(root):
@@ -64,21 +72,23 @@ def shape_paths(root, synset, shape_id):
             os.path.join(root, synset, "points_label", shape_id + ".seg"))
 
 
-def read_shape(root, synset, shape_id):
-    """dict(points (N,3) float32, labels (N,) global part ids int64, category name)."""
+def read_shape(root, synset, shape_id, frame=FRAME):
+    """dict(points (N,3) float32 in the canonical frame, labels (N,) global part ids int64, category name);
+    the files are in `frame`."""
     name = categories.category_name(synset)
     pts_path, seg_path = shape_paths(root, synset, shape_id)
-    points = read_pts(pts_path)
+    points = rotate_points(read_pts(pts_path), to_canonical_rotation(frame))
     local = read_seg(seg_path, num_points=len(points), num_parts=len(categories.part_names(name)))
     offset = categories.part_ids(name)[0]
     return dict(points=points, labels=local + offset - 1, category=name)
 
 
-def write_shape(root, synset, shape_id, points, global_labels):
+def write_shape(root, synset, shape_id, points, global_labels, frame=FRAME):
+    """Canonical points (N,3) and global part ids -> .pts (in `frame`) and .seg."""
     name = categories.category_name(synset)
     local = np.asarray(global_labels, dtype=np.int64) - categories.part_ids(name)[0] + 1
     pts_path, seg_path = shape_paths(root, synset, shape_id)
-    save_point_cloud(pts_path, points)
+    save_point_cloud(pts_path, rotate_points(np.asarray(points), from_canonical_rotation(frame)))
     save_seg(seg_path, local)
 
 

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from modules.data import categories
+from modules.data import categories, r2n2
 from modules.data.primitives import grid_sdf, shape_aabb, union_sdf
 from modules.data.shapes import FRAMES_PER_SEQUENCE, MAKERS, human_sequence_params, make_human
 from modules.data.writers import (FORMATS, ShapeRecord, WriteConfig, check_formats, commit_shape, is_done,
                                   run_batch, split_from_uniform, view_frame_scale, write_formats, write_indexes)
+from modules.geometry.frames import from_canonical_rotation, rotate_cube, rotate_points
 from modules.geometry.mise import marching_cubes
 from modules.utils import ShapeLabError
 
@@ -34,6 +35,7 @@ class SynthConfig(WriteConfig):
     render_resolution: int = 64    # the renders use a coarser mesh of the same SDF: 4x fewer faces, same 137 px image
     n_surface: int = 100_000       # pointcloud.npz, boundary samples, human surface points
     n_uniform: int = 100_000       # points.npz
+    variety: str = "basic"         # shape grammars: "basic" (frozen: the shipped weights' data) or "rich" (modules.data.shapes)
 
 
 @dataclass
@@ -57,7 +59,7 @@ def shape_id(category, index):
 
 
 def shape_rng(seed, category, index, stream=0):
-    return np.random.default_rng([seed, categories.ALL_CATEGORIES.index(category), index, stream])
+    return np.random.default_rng([seed, categories.SYNTH_CATEGORIES.index(category), index, stream])
 
 
 def split_of(seed, category, index):
@@ -71,6 +73,8 @@ def shape_formats(category, formats):
     """The requested formats that apply to a category (the human has its own sequence layout)."""
     if category == HUMAN:
         return [f for f in formats if f == "humans"]
+    if not categories.is_shapenet_part(category):   # the ONet-only classes have no ShapeNet-Part labels
+        return [f for f in formats if f not in ("humans", "shapenet_part")]
     return [f for f in formats if f != "humans"]
 
 
@@ -80,14 +84,14 @@ def _normalise(prims, scale, shift):
     return [p.transformed(scale, np.asarray(shift, float)) for p in prims]
 
 
-def build_shape(category, index, seed, resolution=128):
+def build_shape(category, index, seed, resolution=128, variety="basic"):
     """Primitives -> normalised primitives + watertight marching-cubes mesh (longest bbox edge 1, centred)."""
     if category == HUMAN:
         seq_params = human_sequence_params(shape_rng(seed, category, index // FRAMES_PER_SEQUENCE))
         prims, variant = make_human(seq_params, index % FRAMES_PER_SEQUENCE)
         prims = _normalise(prims, HUMAN_SCALE, (0, HUMAN_FEET_Y, 0))
     else:
-        prims, variant = MAKERS[category](shape_rng(seed, category, index))
+        prims, variant = MAKERS[category](shape_rng(seed, category, index), variety)
         lo, hi = shape_aabb(prims)   # union of the primitives' boxes: contains the shape
         scale = 1.0 / (hi - lo).max()
         prims = _normalise(prims, scale, -(lo + hi) / 2 * scale)
@@ -175,11 +179,15 @@ def voxelize(prims, res=32, lo=(-0.5, -0.5, -0.5), side=1.0):
     return (sdf < np.sqrt(3) / 2 * h).reshape(res, res, res)
 
 
-def binvox_cube(vertices):
-    """(min corner, side) of the cube the binvox tool voxelises: the bounding box's minimum corner and its
-    largest side (ShapeNetVox32 headers are of this kind, not the unit box)."""
-    v = np.asarray(vertices, np.float64)
-    return v.min(0), float((v.max(0) - v.min(0)).max())
+def binvox_cube(vertices, frame="canonical"):
+    """(min corner, side) in canonical coordinates of the cube the binvox tool voxelises when the mesh is in
+    `frame`: that frame's bounding-box minimum corner and largest side (ShapeNetVox32 headers are of this
+    kind, not the unit box). The cube of a rotated mesh is not the rotated cube where an axis flips, so
+    it is taken in the file's frame and turned back."""
+    R = from_canonical_rotation(frame)
+    v = rotate_points(np.asarray(vertices, np.float64), R)
+    side = float((v.max(0) - v.min(0)).max())
+    return rotate_cube(v.min(0), side, R.T), side
 
 
 def vertex_labels(shape):
@@ -190,13 +198,13 @@ def vertex_labels(shape):
 
 def generate_one(cfg, category, index):
     """Build, sample and write one shape (all requested formats); returns its variant name."""
-    shape = build_shape(category, index, cfg.seed, cfg.resolution)
+    shape = build_shape(category, index, cfg.seed, cfg.resolution, cfg.variety)
     formats = shape_formats(category, cfg.formats)
     samples = sample_shape(shape, cfg, shape_rng(cfg.seed, category, index, stream=1))
     # the "original" frame of the ONet files = ShapeNet v1-like (bbox-centred, diagonal 1), where the R2N2
     # cameras, meshes and voxels live: original = normalised * scale + 0
     samples["loc_scale"] = ((0.0, 0.0, 0.0), view_frame_scale(shape.vertices))
-    cube = binvox_cube(shape.vertices)
+    cube = binvox_cube(shape.vertices, r2n2.FRAME)   # ShapeNetVox32's frame; ONet's model.binvox is that file
     voxels = voxelize(shape.prims, 32, *cube) if {"r2n2", "onet"} & set(formats) else None
     rec = ShapeRecord(categories.SYNSETS[category], shape.shape_id, category, shape.vertices, shape.faces,
                       samples, voxels=voxels, voxel_box=cube)
@@ -229,7 +237,8 @@ def generate(cfg, category_names, per_category, jobs=1, shard=(0, 1), progress=T
     unused = [c for c in names if not shape_formats(c, cfg.formats)]
     if unused:
         raise ShapeLabError(f"--formats {','.join(cfg.formats)} has nothing for {', '.join(unused)} "
-                            f"(the human is written only as 'humans', the other categories never as 'humans')")
+                            f"(the human is written only as 'humans', the other categories never as 'humans', "
+                            f"the ONet-only classes never as 'shapenet_part')")
     items = [(c, i) for c in names for i in range(per_category)][shard[0]::shard[1]]
     todo = [(cfg, c, i) for c, i in items
             if not is_done(cfg, categories.SYNSETS[c], shape_id(c, i), shape_formats(c, cfg.formats))]

@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import shutil
 import sys
+import signal
 import time
 from dataclasses import dataclass, field
 
@@ -23,6 +24,7 @@ from modules.data.categories import ALL_CATEGORIES, SYNSET_TO_NAME
 from modules.data.npz import save_npz
 from modules.geometry.binvox import write_binvox
 from modules.geometry.cameras import look_at_camera, r2n2_camera
+from modules.geometry.frames import from_canonical_rotation, rotate_binvox, rotate_points
 from modules.geometry.io import save_mesh
 from modules.utils import ShapeLabError, atomic_write
 
@@ -165,12 +167,14 @@ def shape_dir(final):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _save_mesh_once(path, rec):
-    """Mesh text is the slowest and largest file: format it once, then hard-link it (atomic either way)."""
-    first = rec.extra.get("mesh_file")
+def _save_mesh_once(path, rec, frame):
+    """Mesh text is the slowest and largest file: format it once per frame (the vertices turned into
+    `frame`), then hard-link it (atomic either way)."""
+    key = f"mesh_file:{from_canonical_rotation(frame).tolist()}"
+    first = rec.extra.get(key)
     if first is None or not os.path.exists(first):
-        save_mesh(path, rec.vertices, rec.faces)
-        rec.extra["mesh_file"] = path
+        save_mesh(path, rotate_points(rec.vertices, from_canonical_rotation(frame)), rec.faces)
+        rec.extra[key] = path
     else:
         with atomic_write(path) as tmp:
             os.remove(tmp)
@@ -184,14 +188,19 @@ def write_formats(rec, cfg, formats, out, rng):
     """Write `rec` in each of `formats` under the dataset root `out`; `rng` draws the camera views and the
     render colours. Per-shape folders appear by one rename (`shape_dir`); single files are written atomically.
 
-    Frames: rec.vertices and the samples are normalised (ONet: centred, longest edge 1); original =
-    scale * p + loc (samples["loc_scale"], written to the ONet npz files; ONet's cameras.npz and
-    model.binvox live in that frame). The R2N2 layout is written in the view frame, view = p / diagonal
-    (ShapeNet v1-like, bbox diagonal 1), where the metadata cameras are defined."""
+    Frames: rec.vertices, the samples and the views' cameras are in the CANONICAL frame (y up, front +z) and
+    normalised (ONet: centred, longest edge 1); original = scale * p + loc (samples["loc_scale"], written to
+    the ONet npz files; ONet's cameras.npz and model.binvox live in that frame). The R2N2 layout is written in
+    the view frame, view = p / diagonal (ShapeNet v1-like, bbox diagonal 1), where the metadata cameras are
+    defined. Each layout is written in the axes of the real dataset it imitates (`<module>.FRAME`:
+    ShapeNet v1 for onet, ifnet, r2n2, shapenet_part; DFAUST = canonical axes for humans; genren as given):
+    points, normals, meshes, voxels (axis permutation of the grid) and cameras turn together, the images
+    stay as rendered."""
     s, synset, sid = rec.samples, rec.synset, rec.shape_id
     if cfg.render_style not in RENDER_STYLES:
         raise ShapeLabError(f"render_style must be one of {', '.join(RENDER_STYLES)}, got {cfg.render_style!r}")
-    rec.extra.pop("mesh_file", None)
+    for key in [k for k in rec.extra if k.startswith("mesh_file")]:
+        rec.extra.pop(key)
     loc, scale = s.get("loc_scale", ((0, 0, 0), 1.0))
     loc, scale = np.asarray(loc, np.float64).reshape(3), float(scale)
     sv = view_frame_scale(rec.vertices)
@@ -211,32 +220,32 @@ def write_formats(rec, cfg, formats, out, rng):
     if "onet" in formats:
         os.makedirs(os.path.join(out, "onet", synset), exist_ok=True)
         with shape_dir(os.path.join(out, "onet", synset, sid)) as d:
+            R = from_canonical_rotation(onet.FRAME)
             onet.write_pointcloud_npz(os.path.join(d, "pointcloud.npz"), s["surface"], s["normals"], loc, scale)
             onet.write_points_npz(os.path.join(d, "points.npz"), s["uniform"], s["uniform_occ"], loc, scale)
-            save_mesh(os.path.join(d, "model.off"), rec.vertices, rec.faces)
+            _save_mesh_once(os.path.join(d, "model.off"), rec, onet.FRAME)
             if rec.voxels is not None:
-                write_binvox(os.path.join(d, "model.binvox"), rec.voxels, translate=vox_lo * scale + loc,
-                             scale=vox_side * scale)
+                grid, lo, side = rotate_binvox(rec.voxels, vox_lo, vox_side, R)
+                write_binvox(os.path.join(d, "model.binvox"), grid, translate=lo * scale + R @ loc, scale=side * scale)
             if views:
                 for i, rgba in enumerate(views):
                     r2n2.write_image(os.path.join(d, "img_choy2016", f"{i:03d}.jpg"), on_white(rgba), quality=95)
                 onet.write_cameras(os.path.join(d, "img_choy2016", "cameras.npz"),
                                    [c.transformed(1.0 / scale, -loc / scale) for c in norm_cams])
-        rec.extra["mesh_file"] = os.path.join(out, "onet", synset, sid, "model.off")
+        _moved(rec, d, os.path.join(out, "onet", synset, sid))
     if "ifnet" in formats:
         os.makedirs(os.path.join(out, "ifnet", synset), exist_ok=True)
         with shape_dir(os.path.join(out, "ifnet", synset, sid)) as d:
-            _save_mesh_once(os.path.join(d, "isosurf_scaled.off"), rec)
+            _save_mesh_once(os.path.join(d, "isosurf_scaled.off"), rec, ifnet.FRAME)
             ifnet.write_surface_samples(os.path.join(d, "surface_30000_samples.npy"), s["surface"][:cfg.n_ifnet_surface])
             for sigma in cfg.sigmas:
                 pts, occ = s[f"boundary_{sigma}"]
                 ifnet.write_boundary_samples(os.path.join(d, ifnet.boundary_name(sigma)), pts, occ)
-        if "mesh_file" in rec.extra:
-            rec.extra["mesh_file"] = os.path.join(out, "ifnet", synset, sid, "isosurf_scaled.off")
+        _moved(rec, d, os.path.join(out, "ifnet", synset, sid))
     if "humans" in formats:
         seq, frame = sid.split("/")
         paths = humans.frame_paths(os.path.join(out, "humans"), seq, int(frame))
-        _save_mesh_once(paths["mesh"], rec)
+        _save_mesh_once(paths["mesh"], rec, humans.FRAME)
         humans.write_surface_points(paths["surface"], s["surface"], s["normals"], s["labels"])
         humans.write_points_npz(paths["points"], s["uniform"], s["uniform_occ"])
         if cfg.views > 0:
@@ -257,12 +266,15 @@ def write_formats(rec, cfg, formats, out, rng):
         root = os.path.join(out, "r2n2")
         vox_dir = os.path.dirname(r2n2.binvox_path(root, synset, sid))
         os.makedirs(os.path.dirname(vox_dir), exist_ok=True)
+        R = from_canonical_rotation(r2n2.FRAME)
         with shape_dir(vox_dir) as d:   # binvox-tool header: the voxels' cube in the mesh's (view) frame
-            write_binvox(os.path.join(d, "model.binvox"), rec.voxels, translate=vox_lo * sv, scale=vox_side * sv)
+            grid, lo, side = rotate_binvox(rec.voxels, vox_lo, vox_side, R)
+            write_binvox(os.path.join(d, "model.binvox"), grid, translate=lo * sv, scale=side * sv)
         mesh_dir = os.path.dirname(r2n2.mesh_path(root, synset, sid))
         os.makedirs(os.path.dirname(mesh_dir), exist_ok=True)
         with shape_dir(mesh_dir) as d:
-            save_mesh(os.path.join(d, "model.off"), np.asarray(rec.vertices, np.float64) * sv, rec.faces)
+            save_mesh(os.path.join(d, "model.off"), rotate_points(np.asarray(rec.vertices, np.float64) * sv, R),
+                      rec.faces)
         if views:
             d_final = os.path.dirname(r2n2.rendering_dir(root, synset, sid))
             os.makedirs(os.path.dirname(d_final), exist_ok=True)
@@ -271,7 +283,8 @@ def write_formats(rec, cfg, formats, out, rng):
                 names = [f"{i:02d}.png" for i in range(len(views))]
                 for name, rgba in zip(names, views):
                     r2n2.write_image(os.path.join(d, name), rgba)
-                r2n2.write_rendering_metadata(os.path.join(d, "rendering_metadata.txt"), view_rows)
+                r2n2.write_rendering_metadata(os.path.join(d, "rendering_metadata.txt"),
+                                              r2n2.metadata_rows_in_frame(view_rows, r2n2.FRAME))
                 with atomic_write(os.path.join(d, "renderings.txt")) as tmp, open(tmp, "w") as f:
                     f.write("\n".join(names) + "\n")
     if "genren" in formats:
@@ -281,6 +294,13 @@ def write_formats(rec, cfg, formats, out, rng):
         genren.write_shape(os.path.join(root, "shapes"), name, s["surface"][:k], s["normals"][:k])
         for i, rgba in enumerate(renders.get("texture", renders.get("parts", []))):
             r2n2.write_image(os.path.join(root, "images", f"{name}_{i:02d}.png"), rgba)
+
+
+def _moved(rec, tmp_dir, final_dir):
+    """After shape_dir renamed tmp_dir to final_dir: point the mesh-once cache at the final paths."""
+    for key, path in list(rec.extra.items()):
+        if key.startswith("mesh_file") and isinstance(path, str) and path.startswith(tmp_dir + os.sep):
+            rec.extra[key] = os.path.join(final_dir, os.path.relpath(path, tmp_dir))
 
 
 # ------------------------------------------------------------------ staging, markers, indexes
@@ -297,19 +317,25 @@ def read_marker(out, synset, sid):
         return None
 
 
+# Markers record the frame convention their files were written in: shapes written before the layouts took
+# their real datasets' axes (no "frames" key) are redone by a rerun, not mixed with the new ones.
+FRAMES_CONVENTION = "real-dataset-axes"
+
+
 def is_done(cfg, synset, sid, formats):
     m = read_marker(cfg.out, synset, sid)
     return (m is not None and set(formats) <= set(m["formats"]) and m["views"] == cfg.views
-            and m["seed"] == cfg.seed)
+            and m["seed"] == cfg.seed and m.get("frames") == FRAMES_CONVENTION)
 
 
 def commit_shape(cfg, rec, formats, writer, info):
     """Write all files of one shape (`writer(out)`), then its marker (see the module docstring)."""
     writer(cfg.out)
     old = read_marker(cfg.out, rec.synset, rec.shape_id)
-    keep = old["formats"] if old and old["seed"] == cfg.seed and old["views"] == cfg.views else []
+    keep = old["formats"] if (old and old["seed"] == cfg.seed and old["views"] == cfg.views
+                              and old.get("frames") == FRAMES_CONVENTION) else []
     marker = dict(info, synset=rec.synset, id=rec.shape_id, group=rec.group, formats=sorted(set(formats) | set(keep)),
-                  views=cfg.views, seed=cfg.seed)
+                  views=cfg.views, seed=cfg.seed, frames=FRAMES_CONVENTION)
     with atomic_write(marker_path(cfg.out, rec.synset, rec.shape_id)) as tmp, open(tmp, "w") as f:
         json.dump(marker, f, sort_keys=True)
 
@@ -385,6 +411,7 @@ def check_formats(formats, views):
 def _init_worker():
     import torch
     torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the parent's to handle: no worker tracebacks
 
 
 def _guarded(job):

@@ -69,7 +69,8 @@ def checkpoint_config(path, expect_model=None):
 def load_trained_model(path, device="cpu", expect_model=None):
     """Build the model stored in a checkpoint (its `config`), load the weights; -> (model in eval mode, config)."""
     state, cfg = checkpoint_config(path, expect_model)
-    model = MODELS.build({**MODELS.defaults(cfg["model"]["name"]), **cfg["model"]})
+    # the stored weights replace any starting weights, so the training-time `pretrained` file is not needed
+    model = MODELS.build({**MODELS.defaults(cfg["model"]["name"]), **cfg["model"], "pretrained": ""})
     load_weights(model, state, f"checkpoint {path}")
     return model.to(device).eval(), cfg
 

@@ -33,6 +33,7 @@ from modules.engine.loading import make_loader, to_device
 from modules.engine.optimizers import Optimizers
 from modules.engine.sample_rng import per_sample_dropout
 from modules.engine.task import check_finite
+from modules.models.layers import count_parameters
 from modules.registry import DATASETS, MODELS, TASKS
 from modules.utils import EXIT_INTERRUPTED, EXIT_USAGE, ShapeLabError, check_output_dir, get_device, seed_everything
 
@@ -256,6 +257,10 @@ class Trainer:
             # appears once however often the run is resumed
             self.writer = SummaryWriter(os.path.join(exp_dir, "summary"),
                                         purge_step=self.step + 1 if self.resumed else None)
+            n_val = len(self.val_set) if self.val_set is not None else 0
+            print(f"training {self.cfg['model']['name']} ({count_parameters(self.model):,} parameters) on "
+                  f"{self.cfg['data'].get('root', self.cfg['data']['name'])} ({len(self.loader.dataset)} train / "
+                  f"{n_val} val items), device {self.device}, {self.world} rank(s) -> {exp_dir}", flush=True)
             if self.resumed:
                 changes = getattr(self, "config_changes", [])
                 print(f"resuming from step {self.step} (epoch {self.epoch}, batch {self.batch_in_epoch} of "
@@ -430,7 +435,7 @@ class Trainer:
         if budget:
             return tqdm(total=float(budget), desc=f"train (time budget {budget:g} s)", dynamic_ncols=True,
                         mininterval=interval, unit="s",
-                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s [{postfix}]")
+                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s{postfix}")
         return tqdm(total=self.total_steps, initial=self.step, desc="train", dynamic_ncols=True, mininterval=interval)
 
     # -- the loop ------------------------------------------------------------------------
@@ -483,9 +488,10 @@ class Trainer:
                         for key, value in logs.items():
                             self.writer.add_scalar(f"train/{key}", float(value), self.step)
                         if bar is not None:
-                            post = {"loss": f"{loss_value:.4f}", "epoch": self.epoch}
-                            if budget_bar:
-                                post["step"] = f"{self.step}/{self.total_steps}"
+                            post = {"loss": f"{loss_value:.4f}",   # epochs done, fractional: 5.0 = the end of the 5th epoch
+                                    "epoch": f"{self.epoch + self.batch_in_epoch / self.steps_per_epoch:.1f}"}
+                            if budget_bar:   # the budget is the bar; a step limit only when one is set
+                                post["step"] = f"{self.step}/{t['max_steps']}" if t["max_steps"] else self.step
                             bar.set_postfix(post, refresh=False)
                 if bar is not None:
                     if budget_bar:

@@ -8,12 +8,16 @@ How it works (hard rasterization, one face per pixel, like PyTorch3D's `MeshRast
 `RasterizationSettings(blur_radius=0, faces_per_pixel=1)`):
 
 1. `visible_faces` (no autograd): vertices go to camera space and pixels; faces with a vertex in front
-   of `near` or behind `far` are dropped (no clipping), as are degenerate and off-screen ones. Faces are
-   sorted by screen bounding-box size and processed in chunks: each chunk evaluates every face
-   against every pixel centre of its bounding box at once (a (faces, box_h, box_w) grid), keeps the
-   centres inside all three edge functions, and computes perspective-correct depth
-   (1/z interpolated linearly in screen space). A scatter-min over pixels is the z-buffer; ties go to
-   the lower face index.
+   of `near` or behind `far` are dropped (no clipping), as are degenerate and off-screen ones. Each face's
+   screen box (clipped to the image) is cut into scanlines along its longer side, and each scanline into
+   the span of pixel centres the three edge functions can accept (solved per line, widened by a bound on
+   rounding). All faces' lines, then all spans' pixels, are flattened with repeat_interleave and tested
+   at once in chunks (no Python loop over faces); the centres inside all three edge functions get a
+   perspective-correct depth (1/z interpolated linearly in screen space). A scatter-min over pixels is
+   the z-buffer; ties go to the lower face index. Work per face is its scanlines plus the pixels it
+   covers, not its box area: a long thin triangle (a cylinder's side, a fan's spoke) costs one span per
+   line instead of a mostly empty box. The spans are supersets of the accepted pixels, so the picture is
+   exactly that of testing every pixel of every box.
 2. `rasterize` then recomputes, for the winning (pixel, face) pairs only and with autograd,
    perspective-correct barycentric coordinates and depth. So depth, interpolated colours and shading
    are differentiable w.r.t. vertex positions, colours and camera (K, R, t) wherever a face is
@@ -30,9 +34,10 @@ faces_per_pixel)` + `SoftSilhouetteShader` / `SoftPhongShader`) replaces step 1'
     over candidates instead of the scatter-min, with their barycentrics and depths;
   * aggregation: silhouette alpha = 1 - prod(1 - D_k); colour = softmax over depth with temperature
     gamma (weights D_k * exp((zfar_norm_k - max) / gamma), plus a background weight).
-The candidate generation (chunked bounding-box grids) and the differentiable barycentric/depth
+The candidate generation (chunked scanline spans) and the differentiable barycentric/depth
 recomputation in `_barycentrics` are meant to be reused as they are; `Fragments` would gain a K axis.
 """
+import math
 from dataclasses import dataclass
 
 import torch
@@ -47,8 +52,8 @@ DEFAULT_COLOR = (0.7, 0.7, 0.7)
 @dataclass
 class RasterSettings:
     """cull_backfaces: drop faces whose front (counter-clockwise winding) points away from the camera.
-    max_candidates: how many (face, bounding-box pixel) pairs one chunk evaluates at once; bounds memory
-    (about 40 bytes each) and trades it for fewer Python iterations."""
+    max_candidates: how many (face, pixel) candidates one chunk tests at once (and a quarter as many
+    scanlines); bounds memory (about 100 bytes each) and trades it for fewer Python iterations."""
     cull_backfaces: bool = False
     max_candidates: int = 1 << 21
 
@@ -96,6 +101,25 @@ def _edge(ax, ay, bx, by, px, py):
     return (ax - px) * (by - py) - (ay - py) * (bx - px)
 
 
+def _groups(counts, budget):
+    """Bounds [a, b) splitting consecutive items with these (L,) counts into groups of about `budget` in all
+    (an item over the budget gets a group of its own) -> list of group starts, then L."""
+    if counts.numel() == 0:
+        return [0]
+    starts = torch.cumsum(counts, 0) - counts
+    group = torch.div(starts, max(1, int(budget)), rounding_mode="floor")
+    return torch.searchsorted(group, torch.unique_consecutive(group)).tolist() + [counts.numel()]
+
+
+def _expand(counts):
+    """(L,) counts -> (item (N,), offset (N,)), N = counts.sum(): item i repeated counts[i] times with
+    offsets 0..counts[i]-1 (a ragged arange without a Python loop)."""
+    total = int(counts.sum())
+    item = torch.repeat_interleave(torch.arange(counts.numel(), device=counts.device), counts, output_size=total)
+    starts = torch.cumsum(counts, 0) - counts
+    return item, torch.arange(total, device=counts.device) - starts[item]
+
+
 @torch.no_grad()
 def visible_faces(uv, z, faces, width, height, near, far, p_cam=None, settings=None):
     """Hard visibility: (H*W,) long index of the nearest face covering each pixel centre, -1 if none."""
@@ -124,10 +148,7 @@ def visible_faces(uv, z, faces, width, height, near, far, p_cam=None, settings=N
     ids = torch.nonzero(valid).squeeze(1)
     if ids.numel() == 0:
         return out
-    x0, x1, y0, y1 = (a[ids].long() for a in (x0, x1, y0, y1))
-    bw, bh = x1 - x0 + 1, y1 - y0 + 1
-    order = torch.argsort(torch.maximum(bw, bh))                          # similar box sizes per chunk
-    ids, x0, x1, y0, y1, bw, bh = (a[order] for a in (ids, x0, x1, y0, y1, bw, bh))
+    x0, x1, y0, y1 = (a[ids] for a in (x0, x1, y0, y1))                 # double, integral values
     # Edge functions as affine maps of the pixel centre, w_k(p) = a_k*px + b_k*py + c_k, for the edges
     # opposite vertex k, multiplied by sign(area) so "inside" is w >= 0 for either winding. Coefficients
     # of a shared edge are exact negatives in the two faces, so no pixel centre falls through a crack.
@@ -137,40 +158,85 @@ def visible_faces(uv, z, faces, width, height, near, far, p_cam=None, settings=N
     for k in range(3):
         B, C = tri[:, (k + 1) % 3], tri[:, (k + 2) % 3]
         coef.append(torch.stack([B[:, 1] - C[:, 1], C[:, 0] - B[:, 0], B[:, 0] * C[:, 1] - B[:, 1] * C[:, 0]], 1))
-    coef = (torch.stack(coef, 1) * sign[:, None, None]).float()           # (n,3,3)
+    coef = (torch.stack(coef, 1) * sign[:, None, None]).float()           # (n,3,3): the test's exact values
     inv_z = 1.0 / tri_z[ids]
     abs_area2 = area2[ids].abs()
 
+    # Scanlines instead of whole boxes (a long thin triangle's box is mostly empty): each face is cut into
+    # lines along the longer side of its box (rows if the box is wider than tall, else columns) and each
+    # line into the span of pixel centres that can pass the three edge tests; only those are tested. The
+    # span is solved in double from the float32 coefficients and widened by a bound on float32's rounding
+    # of w, so it is a superset of the pixels the exact float32 test accepts: the picture is the same as
+    # testing every pixel of the box. Work per face: its lines + the pixels it covers, not its box area.
+    cd = coef.double()
+    rows = (x1 - x0) >= (y1 - y0)
+    r3 = rows[:, None]
+    a_t = torch.where(r3, cd[:, :, 0], cd[:, :, 1])                      # along the line
+    b_s = torch.where(r3, cd[:, :, 1], cd[:, :, 0])                      # across lines
+    side = float(max(width, height) + 1)
+    slack = 1e-6 * ((cd[:, :, 0].abs() + cd[:, :, 1].abs()) * side + cd[:, :, 2].abs())   # >> float32 error
+    c_s = cd[:, :, 2] + slack
+    s0, s1 = torch.where(rows, y0, x0), torch.where(rows, y1, x1)
+    t0, t1 = torch.where(rows, x0, y0), torch.where(rows, x1, y1)
+    # On line s (centre s + 0.5) edge k passes where a_k t + b_k (s + 0.5) + c_k >= 0: t >= alpha_k s + beta_k
+    # for a_k > 0 (a lower end), t <= ... for a_k < 0 (an upper end). The three a_k sum to zero, so a face
+    # has at most two ends of each kind: sorted by a_k, edge 0 and 1 may be lower ends, 1 and 2 upper ends
+    # (a missing end is alpha = 0, beta = -+inf). Edges with a_k = 0 bound s instead.
+    safe = torch.where(a_t == 0, torch.ones_like(a_t), a_t)
+    alpha, beta = -b_s / safe, -(0.5 * b_s + c_s) / safe - 0.5         # -0.5: pixel index of the centre
+    order = torch.argsort(a_t, dim=1, descending=True)
+    a_o, alpha, beta = (torch.gather(x, 1, order) for x in (a_t, alpha, beta))
+    inf = torch.full_like(beta, math.inf)
+    lo_a, lo_b = torch.where(a_o > 0, alpha, 0.0)[:, :2], torch.where(a_o > 0, beta, -inf)[:, :2]
+    hi_a, hi_b = torch.where(a_o < 0, alpha, 0.0)[:, 1:], torch.where(a_o < 0, beta, inf)[:, 1:]
+    flat = (a_t == 0) & (b_s != 0)
+    s_cut = -c_s / torch.where(flat, b_s, torch.ones_like(b_s)) - 0.5
+    s0 = torch.maximum(s0, torch.where(flat & (b_s > 0), torch.ceil(s_cut), -inf).amax(1))
+    s1 = torch.minimum(s1, torch.where(flat & (b_s < 0), torch.floor(s_cut), inf).amin(1))
+    n_lines = (s1 - s0 + 1).clamp(min=0).long()
+    # per-face columns, each gathered per line on its own (1-D index_select is the fast gather)
+    table = [c.contiguous() for c in (*lo_a.T, *lo_b.T, *hi_a.T, *hi_b.T, t0, t1, s0)]
+    cflat = coef.view(-1, 9)
+
     pix_all, depth_all, face_all = [], [], []
-    start, n = 0, ids.numel()
-    while start < n:
-        # Grow the chunk while (faces x largest box) stays within the candidate budget.
-        side = int(torch.maximum(bw[start], bh[start]))
-        end = min(n, start + max(1, settings.max_candidates // (side * side)))
-        while True:
-            gw, gh = int(bw[start:end].max()), int(bh[start:end].max())
-            if (end - start) * gw * gh <= settings.max_candidates or end - start == 1:
-                break
-            end = start + max(1, settings.max_candidates // (gw * gh))
-        s = slice(start, end)
-        px = x0[s, None, None] + torch.arange(gw, device=dev)[None, None, :]  # (c,1,gw)
-        py = y0[s, None, None] + torch.arange(gh, device=dev)[None, :, None]  # (c,gh,1)
-        cx, cy = px.float() + 0.5, py.float() + 0.5
-        cf = coef[s]
-        inside = (px <= x1[s, None, None]) & (py <= y1[s, None, None])
-        for k in range(3):
-            inside &= (cf[:, k, 0, None, None] * cx + cf[:, k, 1, None, None] * cy + cf[:, k, 2, None, None]) >= 0
-        c, r, q = torch.nonzero(inside, as_tuple=True)
-        if c.numel():
-            qx, qy = cx[c, 0, q].double(), cy[c, r, 0].double()
-            fc = coef[s][c].double()
+    budget = max(1, settings.max_candidates)
+    bounds = _groups(n_lines, max(1, budget // 4))
+    for fa, fb in zip(bounds[:-1], bounds[1:]):
+        lf, off = _expand(n_lines[fa:fb])
+        lf += fa                                                          # face (into ids) of each line
+        tab = [c.index_select(0, lf) for c in table]
+        s = tab[10] + off
+        lo = torch.maximum(tab[0] * s + tab[2], tab[1] * s + tab[3])
+        hi = torch.minimum(tab[4] * s + tab[6], tab[5] * s + tab[7])
+        i0 = torch.maximum(torch.ceil(lo), tab[8])
+        count = (torch.minimum(torch.floor(hi), tab[9]) - i0 + 1).clamp(min=0).long()
+        keep = torch.nonzero(count).squeeze(1)
+        lf, s, i0, count = lf[keep], s[keep].long(), i0[keep].long(), count[keep]
+        sub = _groups(count, budget)
+        for la, lb in zip(sub[:-1], sub[1:]):
+            line, t = _expand(count[la:lb])
+            line += la
+            face, t = lf[line], i0[line] + t
+            row = rows[face]
+            px = torch.where(row, t, s[line])
+            py = torch.where(row, s[line], t)
+            cx, cy = px.float() + 0.5, py.float() + 0.5
+            cf = cflat[face]
+            inside = (cf[:, 0] * cx + cf[:, 1] * cy + cf[:, 2]) >= 0
+            inside &= (cf[:, 3] * cx + cf[:, 4] * cy + cf[:, 5]) >= 0
+            inside &= (cf[:, 6] * cx + cf[:, 7] * cy + cf[:, 8]) >= 0
+            m = torch.nonzero(inside).squeeze(1)
+            if m.numel() == 0:
+                continue
+            face, px, py = face[m], px[m], py[m]
+            qx, qy = cx[m].double(), cy[m].double()
+            fc = cf[m].double().view(-1, 3, 3)
             w = fc[:, :, 0] * qx[:, None] + fc[:, :, 1] * qy[:, None] + fc[:, :, 2]   # (m,3)
-            w = w / abs_area2[s][c, None]
-            zinv = (w * inv_z[s][c]).sum(1)
-            pix_all.append(py[c, r, 0] * width + px[c, 0, q])
+            w = w / abs_area2[face, None]
+            zinv = (w * inv_z[face]).sum(1)
+            pix_all.append(py * width + px)
             depth_all.append(1.0 / zinv)
-            face_all.append(ids[s][c])
-        start = end
+            face_all.append(ids[face])
     if not pix_all:
         return out
     pix, depth, face = torch.cat(pix_all), torch.cat(depth_all), torch.cat(face_all)

@@ -1,4 +1,4 @@
-"""Normalisations and rigid transforms of point clouds."""
+"""Normalisations of point clouds (rotations between frames: modules.geometry.frames)."""
 import numpy as np
 
 
@@ -15,8 +15,3 @@ def normalize_unit_sphere(points):
     radius = centred.norm(dim=-1).amax(dim=-1)[..., None, None]
     return centred / radius.clamp_min(1e-12)
 
-
-def rotation_about_y(angle):
-    """(3,3) float32 rotation by `angle` radians about the y (up) axis."""
-    c, s = np.cos(angle), np.sin(angle)
-    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]], dtype=np.float32)

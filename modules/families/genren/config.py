@@ -101,3 +101,7 @@ TASK_SCHEMA = {k: "int >= 0" for k in ("chamfer_only_iters", "stage_2_pretrain_i
 TASK_SCHEMA.update({"initial_cy2_weight": "float in [0, 1]", "img_critic_use_cy2_renders_chance": "float in [0, 1]",
                     "gen_lr_pt1_ms": "list of int >= 0", "n_template_point_samples": "int >= 1",
                     "v_swd_nprojs": "int >= 1", "num_swd_projections_xi_T": "int >= 1", "visuals": "int >= 0"})
+
+LOADTEST_SCHEMA = {     # genren_loadtest.py's flags
+    "n": "int in [1, 100000]", "n_renders": "int in [1, 64]", "seed": "int >= 0",
+}

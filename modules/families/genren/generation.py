@@ -115,8 +115,11 @@ def img_recon(model, image_files, out_dir, allow_overwrite=False, no_alpha="erro
     return {"images": len(images), "seconds": time.time() - t0}
 
 
-def load_shapes(shapes_dir, n_points, n=None, seed=0):
-    """(ids, points (K,n_points,3), normals) from a folder of X.PC.pt / X.normals.pt (every file checked)."""
+def load_shapes(shapes_dir, n_points, n=None, seed=0, failed=None):
+    """(ids, points (K,n_points,3), normals) from a folder of X.PC.pt / X.normals.pt (every file checked).
+
+    failed: None -> the first unreadable shape is a ShapeLabError; a list -> (id, message) of each unreadable
+    shape is appended to it and the shape skipped (a batch that reports what it could not do)."""
     if not shapes_dir or not os.path.isdir(shapes_dir):
         raise ShapeLabError(f"--shapes_dir {shapes_dir}: no such folder of X.PC.pt / X.normals.pt files")
     ids = genren_io.list_shapes(shapes_dir)
@@ -126,14 +129,25 @@ def load_shapes(shapes_dir, n_points, n=None, seed=0):
     if n and n < len(ids):
         ids = sorted(rng.choice(ids, n, replace=False).tolist())
     pts, nrms = [], []
+    good = []
     for sid in ids:
-        p, q = genren_io.read_shape(shapes_dir, sid)
-        if len(p) < n_points:
-            raise ShapeLabError(f"{shapes_dir}/{sid}.PC.pt: {len(p)} points, {n_points} needed")
+        try:
+            p, q = genren_io.read_shape(shapes_dir, sid)
+            if len(p) < n_points:
+                raise ShapeLabError(f"{shapes_dir}/{sid}.PC.pt: {len(p)} points, {n_points} needed")
+        except ShapeLabError as err:
+            if failed is None:
+                raise
+            failed.append((sid, str(err)))
+            continue
+        good.append(sid)
         sel = torch.from_numpy(rng.choice(len(p), n_points, replace=False))
         pts.append(normalize_cloud(p)[0][sel])
         nrms.append(torch.nn.functional.normalize(q, dim=1)[sel])
-    return ids, torch.stack(pts), torch.stack(nrms)
+    if not good:
+        first = f"; first: {failed[0][1]}" if failed else ""
+        raise ShapeLabError(f"--shapes_dir {shapes_dir}: none of the {len(ids)} shapes could be read{first}")
+    return good, torch.stack(pts), torch.stack(nrms)
 
 
 @torch.no_grad()

@@ -1,12 +1,17 @@
 """Training samples of Neural Parts: an input render, target surface points with normals, and volume points
 with the original's "equal" in/out sampling and importance weights.
 
-Built on `modules.data.fields.FieldsDataset` over the humans (DFAUST-style) or onet (objects) layout.
+Built on `modules.data.fields.FieldsDataset` over the humans (DFAUST-style) or onet (objects) layout. Part
+labels are not used: unlabelled humans (real bodies, `preprocess.py mesh --formats humans`, DFAUST) train the
+same way as the embedded, labelled ones.
 """
+import os
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from modules.data import humans
 from modules.data.fields import FieldsDataset, ImagesField, PointCloudField, PointsField, collate_fields
 from modules.utils import ShapeLabError
 
@@ -64,6 +69,12 @@ class NeuralPartsDataset(Dataset):
         self.n_volume, self.sampling, self.eval_seed = int(n_volume), volume_sampling, int(eval_seed)
         self.layout, self.split, self.root = layout, split, self.inner.root
         self.size = len(self.inner) if not max_items else min(int(max_items), len(self.inner))
+        if layout == "humans":      # renders are optional in the layout (--views 0) but Neural Parts' input
+            it = self.inner.items[0]
+            render = humans.frame_paths(it.root, it.group, int(it.name))["render"]
+            if not os.path.isfile(render):
+                raise ShapeLabError(f"{render}: input render not found; Neural Parts learns from the renders "
+                                    f"(write them with preprocess.py --views 1 or more)")
 
     @property
     def items(self):

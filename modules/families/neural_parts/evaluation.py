@@ -25,8 +25,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from modules.attribution.images import tile
+from modules.engine.attribution import explain_images
 from modules.engine.generation import build_dataset, load_trained_model
-from modules.geometry import Meshes, sample_points_from_meshes
+from modules.geometry import Meshes, ico_sphere, sample_points_from_meshes
 from modules.metrics import eval_pointcloud
 from modules.config import read_yaml
 from modules.utils import ShapeLabError, atomic_write, cli_main, get_device
@@ -201,7 +203,121 @@ if __name__ == "__main__":
     main()
 
 
-# ----------------------------------------------------------------------------- attribution target
+# ----------------------------------------------------------------------------- attribution
+# `attribution.py --checkpoint_path <neural_parts checkpoint> --visualizer M [--primitive K|largest|all]`:
+# Grad-CAM-family maps of the image encoder for the target "volume of primitive k".
+
+ATTRIBUTION_TARGETS = ("primitive",)
+
+
+def mesh_volume(verts, faces):
+    """Enclosed volume of closed, outward-oriented triangle meshes (divergence theorem).
+
+    verts (B,V,3), faces (F,3) int64 -> (B,) = sum over faces of v0 . (v1 x v2) / 6."""
+    tri = verts[:, faces]                                                       # (B,F,3,3)
+    return (tri[..., 0, :] * torch.linalg.cross(tri[..., 1, :], tri[..., 2, :], dim=-1)).sum((-1, -2)) / 6.0
+
+
+class PrimitiveVolumeModel(torch.nn.Module):
+    """NeuralParts seen by `modules.attribution.images`: forward(images (B,3,H,W)) -> {"volume": (B,)} the
+    volume enclosed by primitive primitives[b] of image b: the ico-sphere (level `level`, radius r) pushed
+    through the INN, whose volume follows from the divergence theorem. Smooth in the image and deterministic
+    (the INN is a homeomorphism, so the pushed sphere is a closed surface with the sphere's orientation); the
+    soft grid occupancy of `primitive_volume_target` has gradients only within ~1/sharpness of the surface.
+    `encoder` is the model's ResNet-18 (+ head) for the layer-based maps.
+
+    primitives: (B,) int64, one primitive per image (tiled when IG stacks path points of the batch)."""
+
+    def __init__(self, model, primitives, level=3):
+        super().__init__()
+        self.model, self.encoder = model, model.encoder
+        self.primitives = torch.as_tensor(primitives, dtype=torch.long).reshape(-1)
+        sphere = ico_sphere(level)
+        self.register_buffer("sphere", sphere.verts_list()[0] * model.radius, persistent=False)
+        self.register_buffer("faces", sphere.faces_list()[0], persistent=False)
+
+    def forward(self, images):
+        F_prim = self.model.primitive_features(images)                              # (B,M,D)
+        k = tile(self.primitives.to(F_prim.device), F_prim.shape[0])
+        F_k = F_prim[torch.arange(F_prim.shape[0], device=F_prim.device), k][:, None]  # (B,1,D)
+        y = self.sphere.to(F_prim.dtype)[None, :, None].expand(F_prim.shape[0], -1, 1, -1)
+        verts = self.model.inn(F_k, y)[:, :, 0]                                    # (B,V,3)
+        return {"volume": mesh_volume(verts, self.faces)}
+
+
+@torch.no_grad()
+def primitive_volumes(model, images, level=3):
+    """(B,M) volume of every primitive of every image (eval mode), as PrimitiveVolumeModel computes it."""
+    M = model.n_primitives
+    B = images.shape[0]
+    was = model.training
+    model.eval()
+    try:
+        vols = [PrimitiveVolumeModel(model, torch.full((B,), m), level).to(images.device)(images)["volume"]
+                for m in range(M)]
+    finally:
+        model.train(was)
+    return torch.stack(vols, 1)
+
+
+def parse_primitive(value, n_primitives):
+    """--primitive: None/'largest' (per image, the primitive of largest volume), 'all', or an index 0..M-1."""
+    text = "largest" if value is None else str(value).strip().lower()
+    if text in ("largest", "all"):
+        return text
+    try:
+        k = int(text)
+    except ValueError:
+        k = None
+    if k is None or not 0 <= k < n_primitives:
+        raise ShapeLabError(f"--primitive {value}: expected an index 0..{n_primitives - 1} (the model has "
+                            f"{n_primitives} primitives), 'largest' or 'all'")
+    return k
+
+
+def attribution_main(args, checkpoint, cfg):
+    """Maps of args.visualizer for the volume of a primitive, on the first args.max_iter images of the
+    checkpoint's data split (the family's dataset: humans or onet layout) -> list of explain_images results.
+
+    --primitive largest (default): per image, the primitive with the largest volume on that image (chosen on
+    the input and held fixed, so IG's path explains one function), one map per image; K: primitive K; all: one
+    picture per primitive. Pictures: <output_dir>/<method>_neural_parts_primitive[_p<k>].png (see
+    modules.engine.attribution)."""
+    device = get_device(getattr(args, "device", "cpu"))
+    model, cfg = load_trained_model(checkpoint, device, "neural_parts")
+    choice = parse_primitive(getattr(args, "primitive", None), model.n_primitives)
+    cats = [c for c in args.categories.split(",") if c] if getattr(args, "categories", None) else None
+    split = getattr(args, "split", "test") or "test"
+    dataset, section = build_dataset(cfg["data"], split, root=getattr(args, "data_root", None), categories=cats,
+                                     max_items=args.max_iter)
+    if len(dataset) == 0:
+        raise ShapeLabError(f"neural_parts data {section['root']}: split '{split}' has no images")
+    samples = [dataset[i] for i in range(min(len(dataset), args.max_iter))]
+    images = torch.stack([s["image"] for s in samples]).to(device)
+    names = [f"{s['category']}/{s['model']}" if s["category"] else str(s["model"]) for s in samples]
+    volumes = primitive_volumes(model, images)
+    B = images.shape[0]
+    if choice == "largest":
+        jobs = [(volumes.argmax(1).cpu(), "")]
+    else:
+        jobs = [(torch.full((B,), k), f"_p{k}") for k in (range(model.n_primitives) if choice == "all" else [choice])]
+    kwargs = {"layer": getattr(args, "layer", "layer4") or "layer4", "n_steps": getattr(args, "n_steps", 32)}
+    results = []
+    for prims, suffix in jobs:
+        wrapped = PrimitiveVolumeModel(model, prims).to(device)
+        stem = os.path.join(args.output_dir, f"{args.visualizer}_neural_parts_primitive{suffix}")
+        ids = [f"{n} p{int(k)}" for n, k in zip(names, prims)]
+        res = explain_images(args.visualizer, wrapped, images, lambda out: out["volume"], stem, ids, "volume",
+                             randomization=getattr(args, "randomization_check", False), checkpoint=checkpoint,
+                             definition="enclosed volume of primitive p<k> (the ico-sphere level 3 pushed through "
+                                        "the INN; stored frame units^3)", **kwargs)
+        print(f"{args.visualizer} on {B} images of {checkpoint} (target: volume of primitive "
+              f"{choice if choice != 'all' else int(prims[0])}) -> " + ", ".join(res["paths"]))
+        results.append(res)
+    return results
+
+
+# ----------------------------------------------------------------------------- soft grid volume (kept for callers)
 
 class RadialPhiModel(torch.nn.Module):
     """NeuralParts seen by `modules.attribution.images`: forward(images, queries (B,N,3)) -> {"phi_volume"

@@ -5,6 +5,7 @@ decoder, with the original's default threshold), dataset `occupancy` (ONet and I
 `occupancy` (BCE) and its generator (MISE / marching cubes -> meshes for evaluate.py).
 """
 from modules.data.occupancy_datasets import OccupancyDataset
+from modules.engine.checkpoint import load_weights
 from modules.families.occupancy import config
 from modules.families.occupancy.generation import OccupancyGenerator
 from modules.families.occupancy.training import OccupancyTask
@@ -17,10 +18,14 @@ from modules.registry import DATASETS, GENERATORS, MODELS, TASKS
 
 
 def occupancy_model_builder(name, build_parts):
-    """A MODELS builder: the paper's (encoder, decoder) from `build_parts(cfg)` in an OccupancyNetwork."""
+    """A MODELS builder: the paper's (encoder, decoder) from `build_parts(cfg)` in an OccupancyNetwork,
+    started from `cfg["pretrained"]` (an engine checkpoint or release file) when one is given."""
     def build(cfg):
         encoder, decoder = build_parts(cfg)
-        return OccupancyNetwork(name, encoder, decoder, cfg["threshold"])
+        model = OccupancyNetwork(name, encoder, decoder, cfg["threshold"])
+        if cfg.get("pretrained"):
+            load_weights(model, cfg["pretrained"], "model.pretrained")
+        return model
     return build
 
 
@@ -30,18 +35,13 @@ def build_occupancy_dataset(cfg, split):
                             max_per_class=cfg["max_per_class"])
 
 
-MODELS.register("airnet", defaults={**config.AIRNET, "threshold": config.THRESHOLDS["airnet"]},
-                schema={**config.AIRNET_SCHEMA, **config.THRESHOLD_SCHEMA})(
-    occupancy_model_builder("airnet", build_airnet))
-MODELS.register("onet", defaults={**config.ONET, "threshold": config.THRESHOLDS["onet"]},
-                schema={**config.ONET_SCHEMA, **config.THRESHOLD_SCHEMA})(
-    occupancy_model_builder("onet", build_onet))
-MODELS.register("convonet", defaults={**config.CONVONET, "threshold": config.THRESHOLDS["convonet"]},
-                schema={**config.CONVONET_SCHEMA, **config.THRESHOLD_SCHEMA})(
-    occupancy_model_builder("convonet", build_convonet))
-MODELS.register("ifnet", defaults={**config.IFNET, "threshold": config.THRESHOLDS["ifnet"]},
-                schema={**config.IFNET_SCHEMA, **config.THRESHOLD_SCHEMA})(
-    occupancy_model_builder("ifnet", build_ifnet))
+for _name, _defaults, _schema, _build_parts in (("airnet", config.AIRNET, config.AIRNET_SCHEMA, build_airnet),
+                                               ("onet", config.ONET, config.ONET_SCHEMA, build_onet),
+                                               ("convonet", config.CONVONET, config.CONVONET_SCHEMA, build_convonet),
+                                               ("ifnet", config.IFNET, config.IFNET_SCHEMA, build_ifnet)):
+    MODELS.register(_name, defaults={**_defaults, "threshold": config.THRESHOLDS[_name], "pretrained": ""},
+                    schema={**_schema, **config.THRESHOLD_SCHEMA, "pretrained": "str"})(
+        occupancy_model_builder(_name, _build_parts))
 DATASETS.register("occupancy", defaults=config.DATA, schema=config.DATA_SCHEMA)(build_occupancy_dataset)
 TASKS.register("occupancy", defaults={})(OccupancyTask)
 GENERATORS.register("occupancy")(OccupancyGenerator)

@@ -14,10 +14,10 @@ from tqdm import tqdm
 
 from modules.data.categories import SYNSET_TO_NAME, SYNSETS
 from modules.data.ifnet import read_surface_samples
-from modules.data.occupancy_datasets import draw_input_points, list_split, subset
+from modules.data.occupancy_datasets import draw_input_points, list_split, read_ground_truth_mesh, subset
 from modules.data.onet import read_pointcloud_npz
 from modules.geometry import mise
-from modules.geometry.io import load_mesh, save_mesh, save_point_cloud
+from modules.geometry.io import save_mesh, save_point_cloud
 from modules.models.occupancy import OccupancyNetwork
 from modules.utils import ShapeLabError
 from modules.vis import save_panels_png
@@ -177,7 +177,7 @@ def save_picture(path, points, vertices, faces, gt_mesh_path=None, name=""):
     else:
         panels.append({"points": np.zeros((0, 3)), "title": "reconstruction\nEMPTY: never above the threshold"})
     if gt_mesh_path:
-        gt = load_mesh(gt_mesh_path)
+        gt = read_ground_truth_mesh(gt_mesh_path)   # canonical axes, as the reconstruction
         panels.append({"vertices": np.asarray(gt.vertices), "faces": np.asarray(gt.faces), "title": "ground truth"})
     save_panels_png(path, panels)
 

@@ -31,11 +31,17 @@ def _last(scalars, tag):
     return scalars[tag][1][-1] if tag in scalars and scalars[tag][1] else None
 
 
-def short_run_note(step, iou=None, budget_s=None):
-    """What a short training run can and cannot show (the quickstart trains for minutes, not days)."""
-    lines = [f"What this run shows: the pipeline works end to end (data -> training -> checkpoint) and the "
-             f"training loss falls over its {step} optimiser steps"
-             + (f" in {budget_s:g} s" if budget_s else "") + "."]
+def short_run_note(step, iou=None, budget_s=None, losses=()):
+    """What a short training run can and cannot show (the quickstart trains for minutes, not days).
+    `losses`: the logged training losses, first to last (what the note says about them is what they did)."""
+    run = f"{step} optimiser steps" + (f" in {budget_s:g} s" if budget_s else "")
+    if len(losses) >= 2:
+        trend = "fell" if losses[-1] < losses[0] else "did not fall"
+        loss_text = (f"; the logged training loss {trend} from {losses[0]:.4f} to {losses[-1]:.4f} over its {run} "
+                     f"({len(losses)} logged values)")
+    else:
+        loss_text = f" over its {run} (too few logged losses to show a trend)"
+    lines = [f"What this run shows: the pipeline works end to end (data -> training -> checkpoint){loss_text}."]
     lines.append("What it cannot show: reconstruction quality. AIR-Net needs tens of thousands of steps; after a "
                  "few hundred it predicts roughly the average occupancy, so its validation IoU is low"
                  + (f" ({iou:.3f} here)" if iou is not None else "")
@@ -66,7 +72,8 @@ def training_section(exp_dir, title, budget_s=None):
     if curves:
         lines += ["", f"![loss curve]({os.path.abspath(os.path.join(exp_dir, 'loss_curve.png'))})"]
     if budget_s:
-        lines += [""] + short_run_note(state.get("step") or 0, _last(scalars, "val/iou"), budget_s)
+        lines += [""] + short_run_note(state.get("step") or 0, _last(scalars, "val/iou"), budget_s,
+                                     scalars.get("train/loss", ((), ()))[1])
     return lines
 
 

@@ -4,10 +4,12 @@ attribution (attribution.py), DeepDream3D (deepdream.py) and geometric neural st
 Registers models `pointnet_seg`, `pointnet_cls`, dataset `shapenet_part`, tasks `part_segmentation`,
 `classification`.
 """
+from modules.data import shapenet_part
 from modules.data.pointcloud_datasets import ShapeNetPartDataset
 from modules.engine.checkpoint import load_weights
 from modules.families.pointnet import config
 from modules.families.pointnet.training import ClassificationTask, PartSegmentationTask
+from modules.geometry.frames import frame_from_options
 from modules.models.pointnet import PointNetCls, PointNetPartSeg
 from modules.registry import DATASETS, MODELS, TASKS
 
@@ -27,7 +29,9 @@ def build_shapenet_part(cfg, split):
     split_name = {"train": cfg["train_split"], "val": cfg["val_split"], "test": cfg["test_split"]}.get(split, split)
     return ShapeNetPartDataset(cfg["root"], split_name, task=cfg["task"], num_points=cfg["num_points"],
                                categories=cfg["categories"], rotate=cfg["rotate"], jitter_sigma=cfg["jitter_sigma"],
-                               jitter_clip=cfg["jitter_clip"], augment=(split == "train"))
+                               jitter_clip=cfg["jitter_clip"], augment=(split == "train"),
+                               frame=frame_from_options(cfg["up"], cfg["front"], shapenet_part.FRAME,
+                                                        ("data.up", "data.front")))
 
 
 MODELS.register("pointnet_seg", defaults=config.SEG_MODEL, schema=config.SEG_MODEL_SCHEMA)(build_pointnet_seg)

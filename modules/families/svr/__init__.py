@@ -38,7 +38,8 @@ def model_builder(decoder_type):
 
 
 for _type in config.TYPES:
-    MODELS.register(config.MODEL_NAMES[_type], defaults=config.MODELS[_type])(model_builder(_type))
-DATASETS.register("svr", defaults=config.DATA)(build_dataset)
-TASKS.register("svr", defaults=config.TASK)(SingleViewTask)
+    MODELS.register(config.MODEL_NAMES[_type], defaults=config.MODELS[_type],
+                    schema=config.MODEL_SCHEMAS[_type])(model_builder(_type))
+DATASETS.register("svr", defaults=config.DATA, schema=config.DATA_SCHEMA)(build_dataset)
+TASKS.register("svr", defaults=config.TASK, schema=config.TASK_SCHEMA)(SingleViewTask)
 GENERATORS.register("svr")(SingleViewGenerator)

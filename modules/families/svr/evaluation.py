@@ -17,6 +17,7 @@ Writes into out_dir:
 import csv
 import io
 import os
+import sys
 
 import numpy as np
 import torch
@@ -27,7 +28,8 @@ from modules.engine.generation import build_dataset, checkpoint_config, load_tra
 from modules.families.svr import config
 from modules.families.svr.generation import model_device, picture_panels, predict, save_side_by_side_gif, surface_samples
 from modules.metrics import F1_THRESHOLDS, empty_prediction_metrics, eval_pointcloud, iou
-from modules.utils import ROOT, ShapeLabError, atomic_write, get_device, save_yaml
+from modules.utils import (EXIT_PARTIAL, ROOT, ShapeLabError, atomic_write, check_output_dir, get_device,
+                           plain_name, save_yaml)
 from modules.vis import save_loss_curve_png, save_panels_png
 from modules.vis.images import save_heatmap_overlays, save_image_grid
 
@@ -83,11 +85,15 @@ def evaluate(model, dataset, out_dir, n_points=1000, vis_freq=100, gifs=3, mise_
     if len(dataset) == 0:
         raise ShapeLabError("no objects to evaluate: the split is empty")
     model.eval()
-    rows, pictured = [], 0
+    rows, pictured, failed = [], 0, []
     vis_dir = os.path.join(out_dir, "vis")
     for i in tqdm(range(len(dataset)), desc="evaluate", disable=not progress):
         synset, sid = dataset.object_key(i)
-        sample = dataset[i]
+        try:        # one unreadable object is reported and skipped, not the end of the run
+            sample = dataset[i]
+        except ShapeLabError as err:
+            failed.append((f"{synset}/{sid}", str(err)))
+            continue
         with torch.no_grad():
             pred = predict(model, sample["image"], n_points, mise_res, mise_steps)
         pts, nrm = surface_samples(model, pred, n_points, seed=i)
@@ -114,7 +120,10 @@ def evaluate(model, dataset, out_dir, n_points=1000, vis_freq=100, gifs=3, mise_
             if pictured < gifs:
                 save_side_by_side_gif(stem + ".gif", panels[1:])
             pictured += 1
+    if not rows:
+        raise ShapeLabError(f"all {len(failed)} objects failed to load; first: {failed[0][0]}: {failed[0][1]}")
     summary = summarize(rows)
+    summary["failed"] = [f"{key}: {msg}" for key, msg in failed]
     write_results(out_dir, model.type, rows, summary)
     return rows, summary
 
@@ -165,6 +174,9 @@ def eval_main(args):
     """eval_model.py: --type, --checkpoint_path, --output_dir, --vis_freq, --n_points (+ data overrides);
     with --visualizer it runs image attribution instead (the seed's gradcam.py spelling)."""
     check_n_points(args.n_points)
+    if args.id:
+        plain_name(args.id, "--id")
+    check_output_dir(args.output_dir, "--output_dir")
     if getattr(args, "visualizer", None):
         return attribution_main(args)
     device = get_device(args.device)
@@ -176,10 +188,15 @@ def eval_main(args):
     dataset, _ = evaluation_dataset(cfg, args.type, args.split, n_points, args.data_root, args.format,
                                     _categories(args.categories), args.max_objects)
     out_dir = os.path.join(args.output_dir, f"{args.id}_{args.type}" if args.id else args.type)
+    check_output_dir(os.path.join(out_dir, "vis"), "--output_dir")
     rows, summary = evaluate(model, dataset, out_dir, n_points, args.vis_freq, args.gifs, args.mise_res,
                              args.mise_steps, progress=not args.no_progress)
     print(markdown(args.type, summary))
     print(f"checkpoint {path}; wrote {out_dir}/evaluation_results.csv, evaluation_summary.md, eval_{args.type}.png, vis/")
+    if summary["failed"]:
+        print(f"error: {len(summary['failed'])} of {len(dataset)} objects failed and were skipped: "
+              + "; ".join(summary["failed"][:3]) + (" ..." if len(summary["failed"]) > 3 else ""), file=sys.stderr)
+        sys.exit(EXIT_PARTIAL)
     return rows, summary
 
 
