@@ -221,3 +221,20 @@ def test_max_per_class_keeps_the_first_shapes_of_every_class(tmp_path):
     assert ds.items == [("03001627", "s3"), ("03001627", "s2"), ("02691156", "s3"), ("02691156", "s2")]
     assert len(OccupancyDataset("ifnet", str(tmp_path), "test", max_per_class=2, max_items=3)) == 3
     assert len(OccupancyDataset("ifnet", str(tmp_path), "test")) == 8
+
+
+def test_report_pictures_carry_their_object_and_iou(tmp_path):
+    """The quickstart report's pictures say which object they show and its IoU (known only after evaluation)."""
+    from PIL import Image
+    from modules.families.occupancy.report import evaluation_section
+    obj = tmp_path / "generation" / "03001627" / "synth_00007"
+    obj.mkdir(parents=True)
+    Image.new("RGB", (300, 100), "white").save(obj / "reconstruction.png")
+    (tmp_path / "evaluation_results.md").write_text("| class | iou |\n|---|---|\n| chair | 0.8125 |\n")
+    (tmp_path / "evaluation_results.csv").write_text("class,id,iou\n03001627,synth_00007,0.8125\n")
+    lines = evaluation_section(str(tmp_path), "Evaluation")
+    captioned = tmp_path / "report_pictures" / "03001627_synth_00007.png"
+    assert any("03001627/synth_00007, IoU 0.812" in line and str(captioned) in line for line in lines)
+    picture = np.asarray(Image.open(captioned).convert("L"))
+    assert picture.shape[1] == 300 and picture.shape[0] > 100
+    assert picture[: picture.shape[0] - 100].min() < 128       # dark caption text above the original picture

@@ -85,6 +85,20 @@ def _iou_per_object(csv_path):
         return {(r["class"], r["id"]): (f"{float(r['iou']):.3f}" if r.get("iou") else "") for r in csv.DictReader(f)}
 
 
+def caption_picture(src, dst, caption):
+    """A copy of the PNG `src` with `caption` (object id and its IoU, known only after evaluation) in a strip
+    above it, so the picture says what it shows on its own."""
+    from PIL import Image, ImageDraw, ImageFont
+    image = Image.open(src).convert("RGB")
+    font = ImageFont.load_default(size=max(12, image.width // 45))
+    strip = font.getbbox(caption)[3] + 18
+    out = Image.new("RGB", (image.width, image.height + strip), "white")
+    out.paste(image, (0, strip))
+    ImageDraw.Draw(out).text((8, 6), caption, fill="black", font=font)
+    with atomic_write(dst) as tmp:
+        out.save(tmp, format="PNG")
+
+
 def evaluation_section(eval_dir, title, max_pictures=6):
     """Markdown for one evaluate.py output folder: its summary table and a few pictures."""
     table = os.path.join(eval_dir, "evaluation_results.md")
@@ -102,7 +116,9 @@ def evaluation_section(eval_dir, title, max_pictures=6):
             obj_dir = os.path.dirname(path)
             key = (os.path.basename(os.path.dirname(obj_dir)), os.path.basename(obj_dir))
             caption = f"{key[0]}/{key[1]}, IoU {iou[key]}" if iou.get(key) else f"{key[0]}/{key[1]}"
-            lines += [f"{caption}:", "", f"![{caption}]({os.path.abspath(path)})", ""]
+            captioned = os.path.join(eval_dir, "report_pictures", f"{key[0]}_{key[1]}.png")
+            caption_picture(path, captioned, caption)
+            lines += [f"{caption}:", "", f"![{caption}]({os.path.abspath(captioned)})", ""]
     return lines
 
 
