@@ -18,6 +18,20 @@ from modules.utils import ROOT
 SKIP_DIRS = (".git", ".venv", "__pycache__", ".pytest_cache", ".hypothesis")
 
 
+def unwritable(folder):
+    """True when this user cannot create a file in `folder` (a real probe: os.access says yes to root)."""
+    try:
+        open(os.path.join(folder, ".shapelab_probe"), "w").close()
+    except OSError:
+        return True
+    os.remove(os.path.join(folder, ".shapelab_probe"))
+    return False
+
+
+NOT_WRITABLE = "/sys/shapelab_not_writable"     # an output place under a read-only file system
+READ_ONLY_SYS = os.path.isdir("/sys") and unwritable("/sys")   # machines where /sys is writable skip those cases
+
+
 def bad_values(text):
     """Values that break a spec: just outside each bound, the wrong type, not a choice."""
     spec = Spec(text)

@@ -18,7 +18,7 @@ import torch
 
 import genren_loadtest
 import genren_train
-from bad_input import bad_flag_values, bad_values, flag_specs, run_bad, top_level
+from bad_input import NOT_WRITABLE, READ_ONLY_SYS, bad_flag_values, bad_values, flag_specs, run_bad, top_level
 from modules.config import engine_defaults, section_specs
 from modules.data import genren as genren_io
 from modules.engine.checkpoint import save_checkpoint
@@ -28,7 +28,6 @@ from test_genren import tiny_model, write_dataset
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
-NOT_WRITABLE = "/sys/shapelab_not_writable"
 
 
 @pytest.fixture(scope="module")
@@ -58,17 +57,8 @@ def world(tmp_path_factory):
     return files
 
 
-def _unwritable(folder):
-    try:
-        open(os.path.join(folder, ".shapelab_probe"), "w").close()
-    except OSError:
-        return True
-    os.remove(os.path.join(folder, ".shapelab_probe"))
-    return False
-
-
 BAD_OUTPUTS = [("a file", "<a_file>", "is a file"), ("under a file", "<a_file>/sub", "is a file")]
-if os.path.isdir("/sys") and _unwritable("/sys"):
+if READ_ONLY_SYS:
     BAD_OUTPUTS.append(("not writable", NOT_WRITABLE, "not writable"))
 
 

@@ -17,6 +17,7 @@ import nst_shapes
 import run_nst
 from modules.geometry.io import save_point_cloud
 from modules.utils import ROOT
+from bad_input import NOT_WRITABLE, READ_ONLY_SYS
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -84,24 +85,14 @@ def run_bad(main, argv, needle, tmp_path, monkeypatch, capfd, inputs):
 BAD_CLOUDS = [("missing", "missing.xyz"), ("empty.xyz", "empty.xyz"), ("nan.xyz", "nan.xyz"),
               ("same.xyz", "same.xyz"), ("two_columns.xyz", "two_columns.xyz"), ("binary.xyz", "binary.xyz"),
               ("folder.xyz", "folder.xyz")]
-NOT_WRITABLE = "/sys/shapelab_not_writable"
 
 
 def bad_outputs(inputs):
     """Output locations that cannot be used: a file, a folder under a file, a read-only place."""
     out = [(inputs["a_file"], "is a file"), (os.path.join(inputs["a_file"], "sub"), "is a file")]
-    if os.path.isdir("/sys") and _unwritable("/sys"):
+    if READ_ONLY_SYS:
         out.append((NOT_WRITABLE, "not writable"))
     return out
-
-
-def _unwritable(folder):
-    try:
-        open(os.path.join(folder, ".shapelab_probe"), "w").close()
-    except OSError:
-        return True
-    os.remove(os.path.join(folder, ".shapelab_probe"))
-    return False
 
 
 def dd_base(inputs, **kw):

@@ -14,9 +14,8 @@ import trimesh
 
 import preprocess
 from modules.utils import EXIT_PARTIAL
-from bad_input import bad_flag_values, run_bad, top_level
+from bad_input import NOT_WRITABLE, READ_ONLY_SYS, bad_flag_values, run_bad, top_level
 
-NOT_WRITABLE = "/sys/shapelab_not_writable"
 
 
 @pytest.fixture(scope="module")
@@ -39,17 +38,8 @@ def world(tmp_path_factory):
     return files
 
 
-def _unwritable(folder):
-    try:
-        open(os.path.join(folder, ".shapelab_probe"), "w").close()
-    except OSError:
-        return True
-    os.remove(os.path.join(folder, ".shapelab_probe"))
-    return False
-
-
 BAD_OUTPUTS = [("a file", "<a_file>", "a_file"), ("under a file", "<a_file>/sub", "a_file")]
-if os.path.isdir("/sys") and _unwritable("/sys"):
+if READ_ONLY_SYS:
     BAD_OUTPUTS.append(("not writable", NOT_WRITABLE, "not writable"))
 
 BASES = {   # argv that would run (and write under <tmp>/out); each case changes one thing

@@ -19,7 +19,7 @@ import trimesh
 import eval_model
 import fit_data
 import train_model
-from bad_input import bad_flag_values, bad_values, flag_specs, run_bad, top_level
+from bad_input import NOT_WRITABLE, READ_ONLY_SYS, bad_flag_values, bad_values, flag_specs, run_bad, top_level
 from modules.config import engine_defaults, resolve, section_specs
 from modules.data import r2n2
 from modules.engine.checkpoint import save_checkpoint
@@ -33,7 +33,6 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 
 SYNSET = "03001627"
 IDS = ("box_0", "box_1")
-NOT_WRITABLE = "/sys/shapelab_not_writable"
 
 
 def write_tiny_r2n2(root, ids=IDS):
@@ -91,20 +90,11 @@ def world(tmp_path_factory):
     return files
 
 
-def _unwritable(folder):
-    try:
-        open(os.path.join(folder, ".shapelab_probe"), "w").close()
-    except OSError:
-        return True
-    os.remove(os.path.join(folder, ".shapelab_probe"))
-    return False
-
-
 def bad_outputs():
     """(name, path builder, pattern): output locations that cannot be used."""
     out = [("a file", lambda w: w["a_file"], "is a file"),
            ("under a file", lambda w: os.path.join(w["a_file"], "sub"), "is a file")]
-    if os.path.isdir("/sys") and _unwritable("/sys"):
+    if READ_ONLY_SYS:
         out.append(("not writable", lambda w: NOT_WRITABLE, "not writable"))
     return out
 
