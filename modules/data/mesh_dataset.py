@@ -83,7 +83,7 @@ def find_meshes(inputs):
         elif os.path.isfile(path):
             found.append(path)
         else:
-            raise ShapeLabError(f"--in {path}: no such file or folder")
+            raise ShapeLabError(f"--in (--data_path) {path}: no such file or folder")
     return sorted(set(found))
 
 
