@@ -57,7 +57,7 @@ def parse_args(argv=None):
     return p.parse_intermixed_args(argv)
 
 
-@cli_main(on_interrupt="rerun the same command to resume from the last checkpoint")
+@cli_main(on_interrupt="rerun the same command to go on (from checkpoints/latest.pt when one was saved)")
 def main(argv=None):
     args = parse_args(argv)
     path = option_path(args.option)

@@ -47,7 +47,7 @@ def data_type_override(data_type):
     return [f"data.format={DATA_TYPES[data_type]}"]
 
 
-@cli_main(on_interrupt="rerun the same command to resume from the last checkpoint")
+@cli_main(on_interrupt="rerun the same command to go on (from checkpoints/latest.pt when one was saved)")
 def main(argv=None):
     args = parse_args(argv)
     plain_name(args.exp_name, "-exp_name")

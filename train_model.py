@@ -76,7 +76,7 @@ def config_overrides(args):
     return [f"{k}={v}" for k, v in pairs if v is not None] + list(args.overrides)
 
 
-@cli_main(on_interrupt="rerun the same command to resume from the last checkpoint")
+@cli_main(on_interrupt="rerun the same command to go on (from checkpoints/latest.pt when one was saved)")
 def main(argv=None):
     args = parse_args(argv)
     plain_name(args.id, "--id")

@@ -219,6 +219,9 @@ class Trainer:
         if self.world > 1 and not dist.is_initialized():
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
 
+        if self.is_main:   # before the slow part, so a run stopped during it has said what it was doing
+            print(f"{exp_dir}: building {cfg['model']['name']} and loading "
+                  f"{cfg['data'].get('root', cfg['data'].get('name'))} on {device} ...", flush=True)
         # 1. everything that reads and checks; nothing is written (every rank)
         error, resume_state = None, None
         try:
