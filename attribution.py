@@ -17,6 +17,7 @@ Writes <out_dir>/<name>_<mode>_<part|class>.{png,ply,npy} (+ _raw.npy, + _pred.p
 --out_dir defaults to experiments/attribution/<name>_<mode>_<part|class>. An existing result is never
 overwritten: a numbered folder is used and named.
 """
+import modules.startup  # noqa: F401,I001  (first: Ctrl-C while the imports load exits quietly)
 import argparse
 import sys
 

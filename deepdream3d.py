@@ -10,6 +10,7 @@ gradient summed over x, y, z: red positive, blue negative, with a colour bar), p
 dream.png (first and last step) into --out_dir (default experiments/deepdream/<file>_<objective>;
 an existing result is never overwritten: a numbered folder is used and named).
 """
+import modules.startup  # noqa: F401,I001  (first: Ctrl-C while the imports load exits quietly)
 import argparse
 
 from modules.families.pointnet.deepdream import run_deepdream

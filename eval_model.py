@@ -11,6 +11,7 @@ attribution maps (the seed's gradcam.py).
 checkpoint of another decoder type than --type is refused. Writes <output_dir>/<id>_<type>/evaluation_results.csv,
 evaluation_summary.{md,yaml}, eval_<type>.png and vis/.
 """
+import modules.startup  # noqa: F401,I001  (first: Ctrl-C while the imports load exits quietly)
 import argparse
 
 from modules.attribution.images import METHODS, TARGETS

@@ -9,6 +9,7 @@ Ground truth may be partial: an ONet folder without points.npz gives every metri
 and said so); no split (.lst) files are needed (every generated object is evaluated).
 Exit codes: 0 all objects evaluated, 1 some failed (summary printed, failures listed), 2 bad input.
 """
+import modules.startup  # noqa: F401,I001  (first: Ctrl-C while the imports load exits quietly)
 import argparse
 import os
 import sys

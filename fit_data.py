@@ -9,6 +9,7 @@ chair of the embedded R2N2 data). Writes <save_dir>/fit_<type>.{binvox,npy|ply|o
 fit_<type>.gif (360 degrees, fitted | target), fit_<type>.png and fit_<type>_loss.png (--save_visualizations),
 fit_<type>_metrics.yaml (IoU / F1@tau) and fit_<type>/ (TensorBoard summary, resumable checkpoint).
 """
+import modules.startup  # noqa: F401,I001  (first: Ctrl-C while the imports load exits quietly)
 import argparse
 
 from modules.config import flag_type

@@ -11,6 +11,7 @@ points and a picture), <spec> = <mise_res>x<mise_steps> or <mcubes_res>; then ru
 folder needs pointcloud.npz, not points.npz; without split files every shape folder is taken).
 Exit codes: 0 done, 1 some objects failed (listed), 2 bad input (one line on stderr, nothing written).
 """
+import modules.startup  # noqa: F401,I001  (first: Ctrl-C while the imports load exits quietly)
 import argparse
 import os
 import sys

@@ -11,6 +11,7 @@ and the re-render per image, plus vision_grid.png. shape_recon (graphics cycle):
 plus graphics_grid.png. OUT must not exist unless --allow_overwrite True. Bad input is one line, exit code 2,
 and nothing is written.
 """
+import modules.startup  # noqa: F401,I001  (first: Ctrl-C while the imports load exits quietly)
 import argparse
 import os
 import sys

@@ -10,6 +10,7 @@ command resumes from OUTPUT_DIR/checkpoints/latest.pt; a folder that exists with
 unless --allow_overwrite True. Any config key can be overridden as key.sub=value (the original's argparse
 overrides), e.g. training.max_steps=2000 task.w_img_recon_l1=50.
 """
+import modules.startup  # noqa: F401,I001  (first: Ctrl-C while the imports load exits quietly)
 import argparse
 import glob
 import os

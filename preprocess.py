@@ -8,6 +8,7 @@
     python preprocess.py dfaust --hdf5 registrations_m.hdf5 registrations_f.hdf5 --out data/dfaust [-j 2]
 See the Data section of README.md.
 """
+import modules.startup  # noqa: F401,I001  (first: Ctrl-C while the imports load exits quietly)
 import argparse
 import os
 import sys

@@ -11,6 +11,7 @@ never overwritten: a numbered folder is used and named): stylization_it*.ply (co
 part), stylization_final.ply/.xyz, panel.png, metrics.yaml, progress.gif, summary/ (TensorBoard);
 a sweep also writes sweep.png. With no arguments it lists the example configs and runs nothing.
 """
+import modules.startup  # noqa: F401,I001  (first: Ctrl-C while the imports load exits quietly)
 import argparse
 import os
 import sys

@@ -8,6 +8,7 @@ step N (epoch E)"). A changed config is refused on resume unless --resume_config
 Ctrl-C saves latest.pt and exits 130; SIGUSR1/SIGTERM save latest.pt, write REQUEUE and exit 3.
 Bad input (file, flag, key, value) is one line on stderr and exit code 2, and nothing is written.
 """
+import modules.startup  # noqa: F401,I001  (first: Ctrl-C while the imports load exits quietly)
 import argparse
 import os
 

@@ -13,6 +13,7 @@ training.lr, --w_chamfer / --w_smooth task.*, --data_root data.root, --categorie
 The experiment folder is <output_dir>/<id>_<type>/ (config.yaml, checkpoints/, summary/, visuals/); rerunning
 the same command resumes.
 """
+import modules.startup  # noqa: F401,I001  (first: Ctrl-C while the imports load exits quietly)
 import argparse
 import os
 

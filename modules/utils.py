@@ -4,6 +4,7 @@ import contextlib
 import functools
 import os
 import random
+import signal
 import sys
 import tempfile
 
@@ -36,6 +37,8 @@ def cli_main(main=None, *, on_interrupt=""):
 
     @functools.wraps(main)
     def wrapped(*args, **kwargs):
+        if getattr(signal.getsignal(signal.SIGINT), "__name__", "") == "_interrupted_while_starting":
+            signal.signal(signal.SIGINT, signal.default_int_handler)   # modules.startup's part is over
         try:
             return main(*args, **kwargs)
         except PartialFailure as err:   # a batch that ran: its summary is printed, some items failed

@@ -14,6 +14,7 @@ import os
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALLOWED = {
     "utils": set(),
+    "startup": set(),
     "geometry": {"utils"},
     "vis": {"utils", "geometry"},
     "data": {"utils", "geometry", "vis"},
