@@ -133,6 +133,8 @@ def attribution_main(args, checkpoint, cfg):
                          randomization=getattr(args, "randomization_check", False), checkpoint=checkpoint,
                          definition=definition, layer=getattr(args, "layer", None) or DEFAULT_LAYER,
                          n_steps=getattr(args, "n_steps", 32), black=BLACK)
-    print(f"{args.visualizer} on {len(images)} images of {checkpoint} (target: {name} = {definition}) -> "
+    where = getattr(args, "data_root", None) or cfg["data"].get("root") or cfg["data"].get("img_data_dir")
+    print(f"{args.visualizer} on {len(images)} images of {where} ({getattr(args, 'split', 'test') or 'test'} split), "
+          f"model {checkpoint} (target: {name} = {definition}) -> "
           + ", ".join(res["paths"]))
     return res

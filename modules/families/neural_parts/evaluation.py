@@ -311,7 +311,8 @@ def attribution_main(args, checkpoint, cfg):
                              randomization=getattr(args, "randomization_check", False), checkpoint=checkpoint,
                              definition="enclosed volume of primitive p<k> (the ico-sphere level 3 pushed through "
                                         "the INN; stored frame units^3)", **kwargs)
-        print(f"{args.visualizer} on {B} images of {checkpoint} (target: volume of primitive "
+        print(f"{args.visualizer} on {B} images of {section['root']} ({split} split), model {checkpoint} (target: "
+              f"volume of primitive "
               f"{choice if choice != 'all' else int(prims[0])}) -> " + ", ".join(res["paths"]))
         results.append(res)
     return results
