@@ -87,6 +87,9 @@ def main(argv=None):
             raise ShapeLabError(f"--ckpt {ckpt}: file not found")
     if not os.path.isdir(args.data_root):
         raise ShapeLabError(f"--data_root {args.data_root}: folder not found (see this script's docstring)")
+    if not os.path.isfile(os.path.join(args.data_root, "split.npz")):   # else every shape would count as a test shape
+        raise ShapeLabError(f"--data_root {args.data_root}: no split.npz (an unfinished preprocess.py run? rerun it): "
+                            f"the in-category group must hold only shapes the checkpoint did not train on")
     present = data_categories(args.data_root)
     lines = []
     for ckpt in args.ckpt:
