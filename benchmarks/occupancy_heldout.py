@@ -11,11 +11,12 @@ held-out / in-category IoU ratio.
 The data: `python preprocess.py synth --out data/synth_all --formats ifnet --views 0 --categories all --per-category 40`
 (human excluded automatically: it is not an IF-Net layout class). The trained categories come from the checkpoint
 (`train_categories`, recorded by the engine); every other category of --data_root is held out. Each run is an
-ordinary generate.py / evaluate.py run under experiments/heldout_<checkpoint>/ (rerunning skips existing meshes).
+ordinary generate.py / evaluate.py run under experiments/heldout_<checkpoint>_<group>/, emptied first.
 """
 import argparse
 import csv
 import os
+import shutil
 import sys
 import time
 
@@ -50,6 +51,8 @@ def run_group(ckpt, categories, args, tag):
     import generate
     label = os.path.splitext(os.path.basename(ckpt))[0]
     exp_name = f"heldout_{label}_{tag}"
+    # a fresh folder each run: meshes left by a run on other data would otherwise be scored with these
+    shutil.rmtree(os.path.join("experiments", exp_name), ignore_errors=True)
     argv = ["-ckpt_name", ckpt, "-exp_name", exp_name, "-data_root", args.data_root, "-data_type", "ifnet",
             "-split", "test", "-method", "mise", "-mise_res", str(args.mise_res), "-mise_steps", str(args.mise_steps),
             "-max_per_class", str(args.per_class), "-categories", ",".join(categories), "--no_pictures",
