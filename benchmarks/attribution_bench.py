@@ -117,7 +117,8 @@ def parse_args(argv=None):
     p.add_argument("--n_steps", type=int, default=50)
     p.add_argument("--layer_id", type=int, default=7)
     p.add_argument("--naive_points", type=int, default=8, help="per-point backward passes timed per method")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", 2)),
+                   help="torch threads (default: OMP_NUM_THREADS, else 2)")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
 

@@ -75,7 +75,8 @@ def main(argv=None):
     p.add_argument("--root", default=None, help="an ONet-layout folder with img_choy2016 (default: generate one)")
     p.add_argument("--per-category", type=int, default=3)
     p.add_argument("--sizes", type=int, nargs="+", default=[64, 137])
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", 2)),
+                   help="torch threads (default: OMP_NUM_THREADS, else 2)")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--batches", type=int, default=8, help="timed batches per loading measurement")
     p.add_argument("--steps", type=int, default=3, help="timed training steps")

@@ -134,7 +134,8 @@ def main():
     p.add_argument("--step_size", type=float, default=0.01)
     p.add_argument("--speed_points", type=int, nargs="*", default=[2048, 32000])
     p.add_argument("--speed_iters", type=int, default=2)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", 2)),
+                   help="torch threads (default: OMP_NUM_THREADS, else 2)")
     p.add_argument("--images", default="docs/images", help="folder for one panel PNG per mode ('' for none)")
     p.add_argument("--skip_quality", action="store_true")
     args = p.parse_args()

@@ -103,7 +103,8 @@ def main(argv=None):
     p.add_argument("--configs", default=",".join(CONFIGS))
     p.add_argument("--batch", type=int, default=0, help="batch size (0: each config's default)")
     p.add_argument("--steps", type=int, default=2, help="timed steps after one warm-up step")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", 2)),
+                   help="torch threads (default: OMP_NUM_THREADS, else 2)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--generation", default=None, help="a checkpoint for the MISE vs dense timing")
     p.add_argument("--dense_res", default="128,257", help="dense grid resolutions to time against MISE")

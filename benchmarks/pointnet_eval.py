@@ -27,7 +27,8 @@ def main(argv=None):
     p.add_argument("--data_root", default="data/synth/shapenet_part")
     p.add_argument("--split", default="test")
     p.add_argument("--num_points", type=int, default=2048)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", 2)),
+                   help="torch threads (default: OMP_NUM_THREADS, else 2)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"split '{args.split}' of {args.data_root}, {args.num_points} points per shape")

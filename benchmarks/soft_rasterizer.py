@@ -152,7 +152,8 @@ def main():
     ap.add_argument("--aa", type=int, default=2, help="supersampling factor (rasterize at aa*image-size)")
     ap.add_argument("--dense-batch", type=int, default=1, help="images for the dense timing (scaled to --batch)")
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", 2)),
+                   help="torch threads (default: OMP_NUM_THREADS, else 2)")
     ap.add_argument("--no-dense", action="store_true", help="skip the dense reference (minutes per image)")
     ap.add_argument("--method", choices=["soft", "dense", "hard_zbuffer", "hard_soft"], help=argparse.SUPPRESS)
     args = ap.parse_args()
