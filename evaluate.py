@@ -19,7 +19,7 @@ from modules.config import flag_type, read_yaml
 from modules.engine.generation import checkpoint_config
 from modules.evaluation import resolve_generation_dir
 from modules.registry import GENERATORS
-from modules.utils import EXIT_PARTIAL, ArgumentParser, ShapeLabError, cli_main, get_device
+from modules.utils import EXIT_PARTIAL, ArgumentParser, cli_main, get_device
 
 
 def parse_args(argv=None):

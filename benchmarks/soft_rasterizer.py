@@ -18,7 +18,6 @@ memory is that process's peak RSS (resource.getrusage) minus its RSS just before
 """
 import argparse
 import json
-import math
 import os
 import resource
 import subprocess

@@ -26,7 +26,6 @@ watertight is refused unless --allow_open, where labels are the generalised wind
 = enclosed by the surface counting holes as patched; only a well-defined occupancy for almost-closed meshes).
 """
 import argparse
-import csv
 import json
 import os
 

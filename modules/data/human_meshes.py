@@ -53,9 +53,7 @@ import numpy as np
 
 from modules.data.categories import HUMAN
 # the labelling, checks, surface sampling and report of `preprocess.py mesh`, reused (one labelling path)
-from modules.data.mesh_dataset import (REPORT_FIELDS, MeshConfig, _check_inside_fraction, _oriented_surface,
-                                       _write_report, find_meshes, format_report, label_mesh)
-from modules.data.synth import sample_surface, sample_volume
+from modules.data.mesh_dataset import REPORT_FIELDS, MeshConfig, find_meshes, format_report, label_and_sample, write_report
 from modules.data.writers import (DFAUST_FROM_STORED, SPLIT_FRACTIONS, ShapeRecord, check_formats, commit_shape,
                                   marker_path, parse_shard, read_marker, run_batch, write_formats, write_indexes)
 from modules.geometry.frames import frame_from_options, frame_name, rotate_points, to_canonical_rotation
@@ -234,23 +232,8 @@ def process_frame(cfg, job):
     mesh = load_mesh(job.path)
     vertices = rotate_points(np.asarray(mesh.vertices, np.float64), job.rotation) * job.scale + job.offset
     faces = np.asarray(mesh.faces, np.int64)
-    tri = vertices[faces]
-    if not np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1).sum() > 0:
-        raise ShapeLabError(f"{job.path}: mesh has zero surface area")
-    labels = label_mesh(vertices, faces, _rng(cfg.seed, sid, 3), cfg.watertight_resolution, cfg.seed)
-    row = dict(status="flagged", name=sid, source=os.path.abspath(job.path), frame=job.axes, faces=len(faces),
-               path=labels.path, inside_fraction=None, surface=None, reason=labels.flag,
-               **{k: labels.stats.get(k) for k in ("resolution", "double_sided", "agreement", "ambiguous")})
-    if labels.flag is None:
-        rng = _rng(cfg.seed, sid, 1)
-        if labels.path == "made_watertight":
-            pts, nrm, row["surface"] = _oriented_surface(vertices, faces, labels, cfg.n_surface, rng)
-        else:
-            (pts, nrm), row["surface"] = sample_surface(vertices, faces, cfg.n_surface, rng), "raw"
-        samples = dict(surface=pts, normals=nrm, labels=None)     # real bodies: no part labels
-        samples.update(sample_volume(pts, cfg.n_uniform, (), rng, labels.inside))
-        row["inside_fraction"] = float(np.mean(samples["uniform_occ"]))
-        row["reason"] = _check_inside_fraction(row["inside_fraction"])
+    row, labels, samples = label_and_sample(vertices, faces, job.path, sid, job.axes, cfg, _rng(cfg.seed, sid, 1),
+                                            _rng(cfg.seed, sid, 3), ())
     if row["reason"] is not None:
         row["seconds"] = time.time() - t0
         return row
@@ -325,7 +308,7 @@ def preprocess_human_meshes(cfg, inputs, rule="stem", mode="fit", split_by="sequ
     report = os.path.join(cfg.out, "humans_report.csv" if shard[1] == 1 else
                           f"humans_report_shard{shard[0]}of{shard[1]}.csv")
     os.makedirs(cfg.out, exist_ok=True)
-    _write_report(report, rows)
+    write_report(report, rows)
     write_indexes(cfg.out, cfg.seed, cfg.views)
     summary.update(written=sum(r["status"] == "written" for r in rows), requested=len(mine), skipped=len(done),
                    flagged=flagged, failed=failed + flagged, rows=rows, report=report, transforms=transforms,

@@ -225,7 +225,32 @@ def label_mesh(vertices, faces, rng, resolution=20_000, seed=0):
     return labels
 
 
-def _check_inside_fraction(fraction):
+def label_and_sample(vertices, faces, path, name, frame_text, cfg, rng, label_rng, sigmas):
+    """The part every real-mesh path shares: area check, watertight labelling, surface and volume samples.
+    vertices (V,3) float64 already in the output frame, faces (F,3). -> (report row, labels, samples or None);
+    samples is None (and row["reason"] says why) when the shape is flagged. Raises ShapeLabError when the mesh
+    has no area."""
+    tri = vertices[faces]
+    if not np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1).sum() > 0:
+        raise ShapeLabError(f"{path}: mesh has zero surface area")
+    labels = label_mesh(vertices, faces, label_rng, cfg.watertight_resolution, cfg.seed)
+    row = dict(status="flagged", name=name, source=os.path.abspath(path), frame=frame_text, faces=len(faces),
+               path=labels.path, inside_fraction=None, surface=None, reason=labels.flag,
+               **{k: labels.stats.get(k) for k in ("resolution", "double_sided", "agreement", "ambiguous")})
+    if labels.flag is not None:
+        return row, labels, None
+    if labels.path == "made_watertight":
+        pts, nrm, row["surface"] = oriented_surface(vertices, faces, labels, cfg.n_surface, rng)
+    else:
+        (pts, nrm), row["surface"] = sample_surface(vertices, faces, cfg.n_surface, rng), "raw"
+    samples = dict(surface=pts, normals=nrm, labels=None)      # real meshes carry no part labels
+    samples.update(sample_volume(pts, cfg.n_uniform, sigmas, rng, labels.inside))
+    row["inside_fraction"] = float(np.mean(samples["uniform_occ"]))
+    row["reason"] = check_inside_fraction(row["inside_fraction"])
+    return row, labels, (samples if row["reason"] is None else None)
+
+
+def check_inside_fraction(fraction):
     if fraction < MIN_INSIDE:
         return (f"inside fraction {fraction:.4f} < {MIN_INSIDE}: no volume (an open or one-sided surface "
                 f"that could not be closed)")
@@ -234,7 +259,7 @@ def _check_inside_fraction(fraction):
     return None
 
 
-def _oriented_surface(vertices, faces, labels, n, rng):
+def oriented_surface(vertices, faces, labels, n, rng):
     """n area-weighted samples of the raw surface, normals pointing out of the labelled volume, samples
     hidden inside it dropped -> (points, normals, source). Falls back to the labelled (closed) mesh when
     more than half the raw surface is hidden."""
@@ -263,24 +288,11 @@ def process_mesh(cfg, item):
     vertices, loc, scale = normalise_mesh(rotate_points(np.asarray(mesh.vertices, np.float64),
                                                         to_canonical_rotation(frame)))
     faces = np.asarray(mesh.faces, np.int64)
-    tri = vertices[faces]
-    if not np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1).sum() > 0:
-        raise ShapeLabError(f"{path}: mesh has zero surface area")
-    rng = _item_rng(cfg.seed, synset, sid, 1)
-    labels = label_mesh(vertices, faces, _item_rng(cfg.seed, synset, sid, 3), cfg.watertight_resolution, cfg.seed)
-    row = dict(status="flagged", name=f"{synset}/{sid}", source=os.path.abspath(path), frame=frame_name(frame),
-               faces=len(faces),
-               path=labels.path, inside_fraction=None, surface=None, reason=labels.flag,
-               **{k: labels.stats.get(k) for k in ("resolution", "double_sided", "agreement", "ambiguous")})
-    if labels.flag is None:
-        if labels.path == "made_watertight":
-            pts, nrm, row["surface"] = _oriented_surface(vertices, faces, labels, cfg.n_surface, rng)
-        else:
-            (pts, nrm), row["surface"] = sample_surface(vertices, faces, cfg.n_surface, rng), "raw"
-        samples = dict(surface=pts, normals=nrm, labels=None, loc_scale=(loc, scale))
-        samples.update(sample_volume(pts, cfg.n_uniform, cfg.sigmas, rng, labels.inside))
-        row["inside_fraction"] = float(np.mean(samples["uniform_occ"]))
-        row["reason"] = _check_inside_fraction(row["inside_fraction"])
+    row, labels, samples = label_and_sample(vertices, faces, path, f"{synset}/{sid}", frame_name(frame), cfg,
+                                            _item_rng(cfg.seed, synset, sid, 1),
+                                            _item_rng(cfg.seed, synset, sid, 3), cfg.sigmas)
+    if samples is not None:
+        samples["loc_scale"] = (loc, scale)
     if row["reason"] is not None:
         row["seconds"] = time.time() - t0
         return row
@@ -345,7 +357,7 @@ def preprocess_meshes(cfg, inputs, jobs=1, shard=(0, 1), category=None, progress
     failed = [(it[0], msg) for (_, it), msg in summary["failed"]]
     summary.update(written=sum(r["status"] == "written" for r in rows), requested=len(items), skipped=len(done),
                    flagged=flagged, failed=failed + flagged, rows=rows, report=report_path(cfg.out, shard))
-    _write_report(summary["report"], rows)
+    write_report(summary["report"], rows)
     write_indexes(cfg.out, cfg.seed, cfg.views)
     return summary
 
@@ -354,7 +366,7 @@ def _fmt(value, spec):
     return "" if value is None else format(value, spec)
 
 
-def _write_report(path, rows):
+def write_report(path, rows):
     with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=REPORT_FIELDS, extrasaction="ignore")
         writer.writeheader()

@@ -1457,7 +1457,6 @@ def make_sofa(rng, rich=False):
     top = base_y + base_h
     bh = U(0.35, 0.5)
     bt = U(0.15, 0.22)
-    back_h = top + bh
     if rich and rng.random() < 0.4:
         prims.append(tapered_box(P["back"], (W / 2, bt / 2), (W / 2, bt * 0.35), bh / 2 + base_h / 2,
                                  center=(0, base_y + (base_h + bh) / 2, -D / 2 + bt / 2), top_shift=(0, -bt * 0.2)))

@@ -21,7 +21,6 @@ import numpy as np
 
 from modules.data import genren, humans, ifnet, onet, r2n2, shapenet_part
 from modules.data.categories import ALL_CATEGORIES, SYNSET_TO_NAME
-from modules.data.npz import save_npz
 from modules.geometry.binvox import write_binvox
 from modules.geometry.cameras import look_at_camera, r2n2_camera
 from modules.geometry.frames import from_canonical_rotation, rotate_binvox, rotate_points
