@@ -21,21 +21,13 @@ import modules.startup  # noqa: F401,I001  (first: Ctrl-C while the imports load
 import argparse
 import sys
 
-from modules.attribution.pointcloud import METHODS
+from modules.attribution.methods import IMAGE_TARGETS as SVR_TARGETS
+from modules.attribution.methods import POINT_METHODS as METHODS
 from modules.engine.generation import checkpoint_config
-from modules.families.genren import attribution as genren_attribution
-from modules.families.neural_parts import evaluation as neural_parts_evaluation
 from modules.families.pointnet.attribution import run
 from modules.families.pointnet.outputs import OneLineParser
-from modules.families.svr import config as svr_config
-from modules.families.svr.evaluation import PRETRAINED as SVR_PRETRAINED
-from modules.families.svr.evaluation import eval_main as svr_eval_main
-from modules.attribution.images import TARGETS as SVR_TARGETS
 from modules.utils import ShapeLabError, check_output_dir, cli_main
 
-# --target per image family (the checkpoint's task.name); the first is the default
-IMAGE_TARGETS = {"svr": SVR_TARGETS, "neural_parts": neural_parts_evaluation.ATTRIBUTION_TARGETS,
-                 "genren": genren_attribution.TARGETS}
 IMAGE_FLAGS = ("--type", "--checkpoint_path", "--visualizer")     # any of these: an image model
 
 
@@ -76,6 +68,16 @@ def explain_image_model(args):
     """The one dispatch of image attribution (attribution.py and eval_model.py --visualizer): the checkpoint's
     task picks the family (svr, neural_parts, genren), --target is checked against what that family supports,
     then the family's attribution_main runs with the same flags (eval_model.py's parser)."""
+    # deferred on purpose: the image families load torchvision (+ torch dynamo, sympy); the point-cloud branch
+    # and --help need none of them
+    from modules.families.genren import attribution as genren_attribution
+    from modules.families.neural_parts import evaluation as neural_parts_evaluation
+    from modules.families.svr import config as svr_config
+    from modules.families.svr.evaluation import PRETRAINED as SVR_PRETRAINED
+    from modules.families.svr.evaluation import eval_main as svr_eval_main
+    # --target per image family (the checkpoint's task.name); the first is the default
+    image_targets = {"svr": SVR_TARGETS, "neural_parts": neural_parts_evaluation.ATTRIBUTION_TARGETS,
+                     "genren": genren_attribution.TARGETS}
     path = args.checkpoint_path
     if path is None:
         path = SVR_PRETRAINED.get(args.type)
@@ -83,10 +85,10 @@ def explain_image_model(args):
             raise ShapeLabError("--checkpoint_path is required (without it only --type point has shipped weights)")
     _, cfg = checkpoint_config(path)
     family = (cfg.get("task") or {}).get("name")
-    if family not in IMAGE_TARGETS:
+    if family not in image_targets:
         raise ShapeLabError(f"checkpoint {path}: a '{family}' model; image attribution explains svr, neural_parts "
                             f"and genren checkpoints (point clouds: --obj_path)")
-    supported = IMAGE_TARGETS[family]
+    supported = image_targets[family]
     args.target = args.target or supported[0]
     if args.target not in supported:
         raise ShapeLabError(f"--target {args.target!r}: a {family} checkpoint supports {' | '.join(supported)}")

@@ -14,12 +14,12 @@ evaluation_summary.{md,yaml}, eval_<type>.png and vis/.
 import modules.startup  # noqa: F401,I001  (first: Ctrl-C while the imports load exits quietly)
 import argparse
 
-from modules.attribution.images import METHODS, TARGETS
+from modules.attribution.methods import IMAGE_METHODS as METHODS
+from modules.attribution.methods import IMAGE_TARGETS as TARGETS
 from modules.config import flag_type
 from modules.families.svr.config import EVAL_SCHEMA, TYPES
 from modules.families.svr.evaluation import eval_main
 from modules.utils import ArgumentParser, ShapeLabError, cli_main
-from attribution import explain_image_model
 
 
 def _spec(name):
@@ -71,6 +71,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     if args.visualizer:          # one dispatch on the checkpoint's family (svr, neural_parts, genren)
+        from attribution import explain_image_model  # deferred on purpose: loads the neural_parts, genren families
         return explain_image_model(args)
     if args.type is None:
         raise ShapeLabError(f"--type is required to evaluate (one of {', '.join(TYPES)}); only --visualizer reads "

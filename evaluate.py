@@ -7,6 +7,9 @@ Writes evaluation_results.csv (one row per object), evaluation_results_classes.c
 object mean) and evaluation_results.md next to generation/. See README.md (Meshes, volumes, metrics).
 Ground truth may be partial: an ONet folder without points.npz gives every metric but IoU (left empty,
 and said so); no split (.lst) files are needed (every generated object is evaluated).
+The objects scored are those of generation/manifest.yaml, the list generate.py writes of its last run in that
+folder (said on the first line printed; other meshes lying there are ignored, with a one-line warning); a folder
+without a manifest (written before generate.py recorded one, or by hand) has every mesh found scored.
 Exit codes: 0 all objects evaluated, 1 some failed (summary printed, failures listed), 2 bad input.
 """
 import modules.startup  # noqa: F401,I001  (first: Ctrl-C while the imports load exits quietly)

@@ -7,8 +7,11 @@ networks: meshes by MISE or marching cubes; AIR-Net, ONet, ConvONet, IF-Net).
 
 Writes <exp>/evaluation_<ckpt>_@<spec>/generation/<synset>/<id>/surface_reconstruction.off (+ input
 points and a picture), <spec> = <mise_res>x<mise_steps> or <mcubes_res>; then run
-`python evaluate.py -generation_path <that folder>/generation`. Only the input clouds are read (an ONet
-folder needs pointcloud.npz, not points.npz; without split files every shape folder is taken).
+`python evaluate.py -generation_path <that folder>/generation`. generation/manifest.yaml lists this run's
+objects (and what made them): evaluate.py scores those, not other meshes left in the folder by earlier runs;
+meshes already there are reused only when the manifest shows the same checkpoint, data and settings. Only the
+input clouds are read (an ONet folder needs pointcloud.npz, not points.npz; without split files every shape
+folder is taken).
 Exit codes: 0 done, 1 some objects failed (listed), 2 bad input (one line on stderr, nothing written).
 """
 import modules.startup  # noqa: F401,I001  (first: Ctrl-C while the imports load exits quietly)
@@ -19,7 +22,8 @@ import sys
 import modules.families  # noqa: F401  (registers every family and its generator)
 from modules.config import flag_type, read_yaml
 from modules.engine.generation import (build_dataset, checkpoint_config, generator_for, load_trained_model,
-                                       resolve_checkpoint)
+                                       mesh_inputs, object_keys, resolve_checkpoint)
+from modules.evaluation import MANIFEST_NAME, read_manifest, write_manifest
 from modules.utils import (EXIT_PARTIAL, ArgumentParser, ShapeLabError, check_output_dir, cli_main, get_device,
                            plain_name, save_yaml)
 
@@ -103,6 +107,20 @@ def main(argv=None):
     config_path = os.path.join(out_dir, "generation_config.yaml")
     if os.path.isdir(config_path):
         raise ShapeLabError(f"{config_path}: is a folder, expected a file (move it away)")
+    # generation/manifest.yaml names this run's objects, so evaluate.py scores them and not an earlier run's meshes
+    gen_dir = os.path.join(out_dir, "generation")
+    keys = object_keys(dataset)          # None: outputs that are not one folder per object (genren images)
+    inputs = mesh_inputs(ckpt_path, data, opts)
+    previous = read_manifest(gen_dir) if keys is not None else None
+    if previous is not None and previous.get("inputs") != inputs and not opts["overwrite"]:
+        print(f"note: the meshes in {gen_dir} came from another checkpoint, data root or settings (its "
+              f"{MANIFEST_NAME} says so): regenerating every object instead of reusing them")
+        opts["overwrite"] = True
+    manifest = {"complete": False, "checkpoint": os.path.abspath(ckpt_path),
+                "data": {"root": os.path.abspath(str(data.get("root"))), "split": args.split}, "inputs": inputs,
+                "failed": {}, "objects": keys}
+    if keys is not None:
+        write_manifest(gen_dir, manifest)
     print(f"generating {len(dataset)} objects of {data.get('root')} ({args.split}) with {ckpt_path} -> {out_dir}")
     summary = generator.run(model, dataset, out_dir, opts, device)
     empty = summary.get("empty", [])
@@ -115,6 +133,11 @@ def main(argv=None):
         "categories_not_in_training": unseen,
         "seconds_per_object": (sum(summary["seconds"]) / len(summary["seconds"])) if summary["seconds"] else None,
     }, config_path)
+    if keys is not None:
+        write_manifest(gen_dir, {**manifest, "complete": True, "failed": {k: str(v) for k, v in summary["failed"]}})
+        if previous is None and summary["skipped"]:
+            print(f"note: {summary['skipped']} meshes were already in {gen_dir} from a run that recorded no "
+                  f"{MANIFEST_NAME}: kept as they are (--overwrite regenerates them)")
     print(f"{summary['done']} generated ({len(empty)} empty), {summary['skipped']} already there, "
           f"{len(summary['failed'])} failed -> {os.path.join(out_dir, 'generation')} "
           f"({', '.join(f'{k} {v}' for k, v in summary['info'].items())})")

@@ -18,6 +18,7 @@ points predicted as it) for the smallest part covering >= 5 % of the points. Rep
   That time is extrapolated from --naive_points timed per-point backward passes (stated in the
   table); running all N of them for every method would take hours on 2 cores.
 """
+import modules.startup  # noqa: F401,I001  (first: Ctrl-C while the imports load exits quietly)
 import argparse
 import contextlib
 import os

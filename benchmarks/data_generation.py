@@ -17,6 +17,7 @@ Quality, per category on --quality-shapes shapes (read back from the written fil
 Variety: structural variants among 100 shapes per category (the grammar draws, seed 0).
 Grid: 8 shapes per category coloured by part -> --grid (default docs/images/synth_grid.png).
 """
+import modules.startup  # noqa: F401,I001  (first: Ctrl-C while the imports load exits quietly)
 import argparse
 import os
 import resource
@@ -30,6 +31,7 @@ import numpy as np
 from modules.data import categories, onet, shapenet_part
 from modules.data.shapes import FRAMES_PER_SEQUENCE, MAKERS, human_sequence_params
 from modules.data.synth import SynthConfig, generate, mesh_of, shape_rng, union_sdf
+from modules.utils import cli_main
 
 QUICK = ["chair", "airplane", "table"]
 
@@ -210,4 +212,5 @@ def main():
 
 
 if __name__ == "__main__":
+    main = cli_main(main)   # Ctrl-C: one line and exit code 130, no traceback
     main()

@@ -4,6 +4,7 @@ checkpoints at the default interval all included).
 
     .venv/bin/python benchmarks/engine_overhead.py [--steps 600] [--hidden 256] [--repeats 3] [--deterministic]
 """
+import modules.startup  # noqa: F401,I001  (first: Ctrl-C while the imports load exits quietly)
 import argparse
 import os
 import tempfile
@@ -15,6 +16,7 @@ from modules.config import load_config
 from modules.engine.trainer import Trainer
 from modules.registry import DATASETS, MODELS
 import modules.families  # noqa: F401  (registers every family)
+from modules.utils import cli_main
 
 TOY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "toy", "regression.yaml")
 
@@ -74,4 +76,5 @@ def main():
 
 
 if __name__ == "__main__":
+    main = cli_main(main)   # Ctrl-C: one line and exit code 130, no traceback
     main()

@@ -28,10 +28,12 @@ import os
 import sys
 import time
 
-import numpy as np
-import torch
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import modules.startup  # noqa: E402,F401,I001  (first project import: Ctrl-C while the imports load exits quietly)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
 import modules.families  # noqa: E402,F401
 from modules.config import load_config  # noqa: E402
 from modules.data import genren as genren_io  # noqa: E402
@@ -45,14 +47,15 @@ from modules.families.genren.training import GenrenUnpairedDataset, normalize_cl
 from modules.geometry.ico_sphere import icosa_sphere  # noqa: E402
 from modules.metrics import eval_mesh  # noqa: E402
 from modules.models.genren import parameter_counts  # noqa: E402
-from modules.utils import ROOT, save_yaml  # noqa: E402
+from modules.utils import ROOT, cli_main, save_yaml  # noqa: E402
 from modules.vis.images import save_image_grid  # noqa: E402
 
 
 def train_genren(args, exp):
     cfg = load_config(os.path.join(ROOT, "configs", "genren", f"{args.config}.yaml"),
                       [f"data.root={os.path.join(args.root, 'genren')}", f"training.max_steps={args.steps}",
-                       "training.progress=false", f"experiment.seed={args.seed}"])
+                       "training.progress=false", f"experiment.seed={args.seed}"]
+                      + ([f"training.time_budget_s={args.time_budget_s}"] if args.time_budget_s else []))
     trainer = Trainer(cfg, exp)
     task, times = trainer.task, {}
     inner = task.training_step
@@ -240,6 +243,8 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--svr_budget_s", default="auto", help="seconds for the svr baseline (auto: genren's wall time)")
     ap.add_argument("--skip_svr", action="store_true")
+    ap.add_argument("--time_budget_s", type=float, default=None,
+                    help="stop genren's training after this many seconds even before --steps (a guard for fixed-time runs)")
     ap.add_argument("--train_wall_s", type=float, default=None,
                     help="when --out already holds the finished genren run: its training wall time (svr budget)")
     args = ap.parse_args()
@@ -288,4 +293,5 @@ def main():
 
 
 if __name__ == "__main__":
+    main = cli_main(main)   # Ctrl-C: one line and exit code 130, no traceback
     main()

@@ -11,6 +11,7 @@ Rows:
   PointCloud.farthest_point_down_sample (one call per cloud), plus index equality with a naive loop
   and point-set equality with open3d.
 """
+import modules.startup  # noqa: F401,I001  (first: Ctrl-C while the imports load exits quietly)
 import argparse
 import os
 import statistics
@@ -23,6 +24,7 @@ from scipy.spatial import cKDTree
 
 from modules.geometry import chamfer_distance, sample_farthest_points
 from modules.geometry.sample_farthest_points import farthest_point_indices_naive
+from modules.utils import cli_main
 
 
 def timed(fn, repeats):
@@ -127,4 +129,5 @@ def main():
 
 
 if __name__ == "__main__":
+    main = cli_main(main)   # Ctrl-C: one line and exit code 130, no traceback
     main()

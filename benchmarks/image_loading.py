@@ -14,13 +14,15 @@ import sys
 import tempfile
 import time
 
-import torch
-import torchvision
-from torch.utils.data import DataLoader
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import modules.startup  # noqa: E402,F401,I001  (first project import: Ctrl-C while the imports load exits quietly)
+
+import torch  # noqa: E402
+import torchvision  # noqa: E402
+from torch.utils.data import DataLoader  # noqa: E402
 
 from modules.data.fields import FieldsDataset, ImagesField, PointsField, VoxelsField, collate_fields  # noqa: E402
+from modules.utils import cli_main  # noqa: E402
 
 
 def make_data(out, per_category):
@@ -93,4 +95,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    main = cli_main(main)   # Ctrl-C: one line and exit code 130, no traceback
     main()

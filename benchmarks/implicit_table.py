@@ -10,11 +10,13 @@ Each run is an ordinary experiment (experiments/table_<model>_<density>/): rerun
 training up to the budget and skips meshes that exist. The budget, data, hardware and the number of
 optimiser steps reached are printed with the table; nothing is filled in from elsewhere.
 """
+import modules.startup  # noqa: F401,I001  (first: Ctrl-C while the imports load exits quietly)
 import argparse
 import csv
 import os
 import time
 import modules.families  # noqa: F401  (registers every family)
+from modules.utils import cli_main
 
 
 PAPER_DA = {  # AIR-Nets Table 1, IF-Net data: IoU / Chamfer-L1 / NC / F-score
@@ -126,4 +128,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    main = cli_main(main)   # Ctrl-C: one line and exit code 130, no traceback
     main()

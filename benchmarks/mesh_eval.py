@@ -6,6 +6,7 @@
 Prints one table. Times are the best of --repeats runs: wall clock on this machine (whatever else runs on it)
 and the process CPU time of that run summed over threads (a steadier figure on a shared machine).
 """
+import modules.startup  # noqa: F401,I001  (first: Ctrl-C while the imports load exits quietly)
 import argparse
 import os
 import tempfile
@@ -18,6 +19,7 @@ import trimesh
 
 from modules.geometry.mesh_contains import mesh_contains
 from modules.geometry.mise import dense_extract, grid_points, mise_extract
+from modules.utils import cli_main
 
 
 def best_time(fn, repeats):
@@ -164,4 +166,5 @@ def main():
 
 
 if __name__ == "__main__":
+    main = cli_main(main)   # Ctrl-C: one line and exit code 130, no traceback
     main()

@@ -23,14 +23,16 @@ import sys
 import tempfile
 import time
 
-import numpy as np
-import torch
-import trimesh
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import modules.startup  # noqa: E402,F401,I001  (first project import: Ctrl-C while the imports load exits quietly)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import trimesh  # noqa: E402
 
 from modules.data import onet  # noqa: E402
 from modules.data.mesh_dataset import MeshConfig, preprocess_meshes  # noqa: E402
+from modules.utils import cli_main  # noqa: E402
 
 SPHERE_R = 0.35
 CYL_R, CYL_H = 0.12, 0.9          # along x
@@ -151,4 +153,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    main = cli_main(main)   # Ctrl-C: one line and exit code 130, no traceback
     main()

@@ -13,6 +13,7 @@ Per mode, averaged over the pairs (test-split chairs x test-split tables):
 - desktop score: the segmenter's mean logit for part 47 on the seat points, start -> end.
 Speed: iterations/s of each mode at --speed_points on --threads CPU threads.
 """
+import modules.startup  # noqa: F401,I001  (first: Ctrl-C while the imports load exits quietly)
 import argparse
 import os
 import tempfile
@@ -25,6 +26,7 @@ from modules.families.pointnet import nst
 from modules.families.pointnet.weights import load_segmenter
 from modules.data import categories, shapenet_part
 from modules.losses.style import stats_loss
+from modules.utils import cli_main
 
 CONTENT_PART, STYLE_PART = 13, 47          # chair seat, table desktop
 MODES = {
@@ -167,4 +169,5 @@ def main():
 
 
 if __name__ == "__main__":
+    main = cli_main(main)   # Ctrl-C: one line and exit code 130, no traceback
     main()

@@ -20,9 +20,11 @@ import shutil
 import sys
 import time
 
-import torch
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import modules.startup  # noqa: E402,F401,I001  (first project import: Ctrl-C while the imports load exits quietly)
+
+import torch  # noqa: E402
+
 import modules.families  # noqa: E402,F401  (registers every family)
 from modules.data.categories import category_name  # noqa: E402
 from modules.config import flag_type  # noqa: E402

@@ -12,6 +12,7 @@ address space, so the allocation fails cleanly instead of waking the kernel's OO
 Generation: one test object of the checkpoint's data, MISE (64x2) versus dense grids (128^3 and
 257^3, the same final resolution as MISE 64x2), with the face count of each mesh.
 """
+import modules.startup  # noqa: F401,I001  (first: Ctrl-C while the imports load exits quietly)
 import argparse
 import json
 import os
@@ -25,6 +26,7 @@ import time
 import numpy as np
 import torch
 import modules.families  # noqa: F401  (registers every family)
+from modules.utils import cli_main
 
 CONFIGS = ["airnet300", "airnet3000", "airnet300_lessMemory", "onet", "convonet", "convonet_grid", "ifnet",
            "quickstart_airnet300"]
@@ -138,4 +140,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    main = cli_main(main)   # Ctrl-C: one line and exit code 130, no traceback
     main()

@@ -6,6 +6,7 @@
 Segmentation: instance and class mIoU by the ShapeNet-Part rule (modules.metrics.part_miou) and
 point accuracy; classification: overall and mean per-class accuracy. Prints a table.
 """
+import modules.startup  # noqa: F401,I001  (first: Ctrl-C while the imports load exits quietly)
 import argparse
 import os
 import time

@@ -7,6 +7,7 @@ For icospheres of 1k-80k faces seen from a 3/4 view, prints the best-of-N wall t
 `RaycastingScene.cast_rays` needs for one ray per pixel centre, their ratio, and the fraction of
 pixels on which both pick the same face (coverage and visibility agreement).
 """
+import modules.startup  # noqa: F401,I001  (first: Ctrl-C while the imports load exits quietly)
 import argparse
 import os
 import time
@@ -16,6 +17,7 @@ import torch
 import trimesh
 
 from modules.geometry.rasterizer import look_at_camera, rasterize, render_mesh
+from modules.utils import cli_main
 
 
 def best_time(fn, repeats):
@@ -75,4 +77,5 @@ def main():
 
 
 if __name__ == "__main__":
+    main = cli_main(main)   # Ctrl-C: one line and exit code 130, no traceback
     main()

@@ -21,12 +21,15 @@ import os
 import sys
 import tempfile
 
-import numpy as np
-import torch
-from PIL import Image
-from torchvision.utils import make_grid, save_image
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import modules.startup  # noqa: E402,F401,I001  (first project import: Ctrl-C while the imports load exits quietly)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+from torchvision.utils import make_grid, save_image  # noqa: E402
+
+from modules.utils import cli_main  # noqa: E402
 
 WHITE_TOL = 0.06
 EDGE_THRESHOLD = 0.25
@@ -142,4 +145,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    main = cli_main(main)   # Ctrl-C: one line and exit code 130, no traceback
     main()

@@ -19,10 +19,11 @@ import os
 import sys
 import time
 
-import numpy as np
-import torch
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import modules.startup  # noqa: E402,F401,I001  (first project import: Ctrl-C while the imports load exits quietly)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from modules.data import categories  # noqa: E402
 from modules.data.mesh_dataset import label_mesh  # noqa: E402
@@ -30,7 +31,7 @@ from modules.data.shapes import RICH, VARIETIES  # noqa: E402
 from modules.data.synth import BOX_PADDING, LABEL_FAR, build_shape, occupancy, sample_surface  # noqa: E402
 from modules.data.primitives import union_sdf  # noqa: E402
 from modules.geometry import chamfer_distance  # noqa: E402
-from modules.utils import ShapeLabError  # noqa: E402
+from modules.utils import ShapeLabError, cli_main  # noqa: E402
 
 
 def pairwise_chamfer_l1(clouds):
@@ -141,4 +142,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    main = cli_main(main)   # Ctrl-C: one line and exit code 130, no traceback
     main()

@@ -24,16 +24,19 @@ import subprocess
 import sys
 import time
 
-import torch
-import torch.nn.functional as F
-from torch.utils.checkpoint import checkpoint
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import modules.startup  # noqa: E402,F401,I001  (first project import: Ctrl-C while the imports load exits quietly)
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch.utils.checkpoint import checkpoint  # noqa: E402
+
 from modules.geometry.ico_sphere import icosa_sphere  # noqa: E402  (genren's template, meshzoo.icosa_sphere)
 from modules.geometry.rasterizer import rasterize  # noqa: E402
 from modules.geometry.soft_rasterizer import (SoftRasterizationSettings, _candidate_pairs, _face_table,  # noqa: E402
                                               _gather_faces, _keep, _pair_terms, camera_from_view_transform,
                                               look_at_view_transform, project_vertices, soft_render)
+from modules.utils import cli_main  # noqa: E402
 
 
 def scene(batch, seed=0):
@@ -199,4 +202,5 @@ def main():
 
 
 if __name__ == "__main__":
+    main = cli_main(main)   # Ctrl-C: one line and exit code 130, no traceback
     main()

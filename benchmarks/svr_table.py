@@ -18,6 +18,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import modules.startup  # noqa: E402,F401,I001  (first project import: Ctrl-C while the imports load exits quietly)
 
 import torch  # noqa: E402
 
@@ -26,7 +27,7 @@ from modules.config import load_config  # noqa: E402
 from modules.engine.generation import load_trained_model  # noqa: E402
 from modules.engine.trainer import train  # noqa: E402
 from modules.families.svr.evaluation import evaluate, evaluation_dataset  # noqa: E402
-from modules.utils import ROOT  # noqa: E402
+from modules.utils import ROOT, cli_main  # noqa: E402
 
 SEED_TABLE = {"point": 94.938, "vox": 90.406, "mesh": 90.006, "implicit": None, "parametric": None}
 SEED_SWEEP = {500: 82.991, 1000: 88.563, 2500: 92.098, 5000: 94.377}
@@ -147,4 +148,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    main = cli_main(main)   # Ctrl-C: one line and exit code 130, no traceback
     main()

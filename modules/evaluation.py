@@ -1,6 +1,8 @@
 """Evaluate generated meshes against ground truth (the logic behind `evaluate.py`).
 
-Input layout (generate.py / AIR-Nets):  <out>/generation/<class>/<id>/surface_reconstruction.off
+Input layout (generate.py / AIR-Nets):  <out>/generation/<class>/<id>/surface_reconstruction.off; the objects
+scored are those of generation/manifest.yaml (generate.py's last run in that folder), not every mesh lying there;
+a folder without a manifest (older runs, hand-made folders) has every mesh found scored.
 Ground truth, per object, one of
 - ONet layout  <gt>/<class>/<id>/pointcloud.npz (points, normals) + points.npz (points, bit-packed
   occupancies): surface metrics from 100k samples on the prediction against the stored cloud, IoU on
@@ -57,8 +59,9 @@ def resolve_generation_dir(path):
     return path, os.path.dirname(path)
 
 
-def find_generated_meshes(generation_dir):
-    """[(class, id, mesh path)] for every <class>/<id>/surface_reconstruction.off, sorted."""
+def find_generated_meshes(generation_dir, required=True):
+    """[(class, id, mesh path)] for every <class>/<id>/surface_reconstruction.off, sorted (none found: an error
+    when `required`)."""
     found = []
     for cls in sorted(os.listdir(generation_dir)):
         cls_dir = os.path.join(generation_dir, cls)
@@ -68,9 +71,76 @@ def find_generated_meshes(generation_dir):
             path = os.path.join(cls_dir, obj, MESH_NAME)
             if os.path.isfile(path):
                 found.append((cls, obj, path))
-    if not found:
+    if not found and required:
         raise ShapeLabError(f"{generation_dir}: no <class>/<id>/{MESH_NAME} files found")
     return found
+
+
+MANIFEST_NAME = "manifest.yaml"   # in generation/: what generate.py's last run there covered
+
+
+def write_manifest(generation_dir, info):
+    """generation/manifest.yaml (atomic: temp file + rename). `info` holds `objects` ('<class>/<id>' of every
+    object of the run, failed ones included), `failed` ({'<class>/<id>': message}), `complete` (False while
+    generate.py runs, so an interrupted run is not taken for a finished one) and what the meshes came from
+    (checkpoint, data root, split, `inputs`)."""
+    path = os.path.join(generation_dir, MANIFEST_NAME)
+    with atomic_write(path) as tmp:
+        with open(tmp, "w") as f:
+            yaml.safe_dump(info, f, sort_keys=False)
+    return path
+
+
+def read_manifest(generation_dir):
+    """The manifest generate.py wrote in generation_dir, or None (a folder from before manifests)."""
+    path = os.path.join(generation_dir, MANIFEST_NAME)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path) as f:
+            info = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError) as err:
+        raise ShapeLabError(f"{path}: unreadable ({err.__class__.__name__}); delete it and rerun generate.py") from None
+    if not isinstance(info, dict) or not isinstance(info.get("objects"), list):
+        raise ShapeLabError(f"{path}: expected a mapping with an 'objects' list; delete it and rerun generate.py")
+    return info
+
+
+def manifest_meshes(generation_dir, log=print):
+    """[(class, id, mesh path, error or '')] to evaluate: exactly the objects of generation/manifest.yaml (objects
+    generate.py failed on carry its message; other meshes in the folder are ignored, with a one-line warning), or,
+    without a manifest (older folders), every mesh found, with a one-line note."""
+    manifest = read_manifest(generation_dir)
+    if manifest is None:
+        found = find_generated_meshes(generation_dir)
+        log(f"note: {generation_dir} has no {MANIFEST_NAME} (written before generate.py recorded its objects): "
+            f"evaluating all {len(found)} meshes found, which may include objects of earlier runs")
+        return [(cls, obj, path, "") for cls, obj, path in found]
+    where = os.path.join(generation_dir, MANIFEST_NAME)
+    if not manifest.get("complete"):
+        raise ShapeLabError(f"{where}: generate.py did not finish in this folder (interrupted?); rerun the same "
+                            f"generate.py command (it keeps the meshes already written), then evaluate")
+    failed = manifest.get("failed") or {}
+    tasks = []
+    for key in manifest["objects"]:
+        cls, _, obj = str(key).partition("/")
+        path = os.path.join(generation_dir, cls, obj, MESH_NAME)
+        error = f"generate.py failed: {failed[key]}" if key in failed else \
+            ("" if os.path.isfile(path) else f"{MESH_NAME} missing (listed in {MANIFEST_NAME})")
+        tasks.append((cls, obj, path, error))
+    if tasks and all(err for *_, err in tasks) and not failed:
+        raise ShapeLabError(f"{generation_dir}: none of the {len(tasks)} objects in {MANIFEST_NAME} has a "
+                            f"<class>/<id>/{MESH_NAME}")
+    log(f"evaluating the {len(tasks)} objects of generate.py's last run in this folder ({MANIFEST_NAME}: "
+        f"{(manifest.get('data') or {}).get('root', '?')}, split {(manifest.get('data') or {}).get('split', '?')}, "
+        f"checkpoint {manifest.get('checkpoint', '?')})")
+    listed = {(cls, obj) for cls, obj, _, _ in tasks}
+    others = [f"{cls}/{obj}" for cls, obj, _ in find_generated_meshes(generation_dir, required=False)
+              if (cls, obj) not in listed]
+    if others:
+        log(f"warning: ignoring {len(others)} other mesh(es) in {generation_dir} that generate.py's last run did not "
+            f"write (an earlier run's), e.g. {', '.join(others[:3])}")
+    return tasks
 
 
 def default_gt_path(out_dir):
@@ -194,8 +264,9 @@ def _init_worker():
 
 
 def evaluate_generation(generation_path, gt_path=None, jobs=1, n_samples=100000, iou_samples=100000,
-                        contains_method="raycast", data_type=None, progress=True):
-    """Evaluate every generated mesh -> (rows, summary, out_dir). See the module docstring."""
+                        contains_method="raycast", data_type=None, progress=True, log=print):
+    """Evaluate the generated meshes -> (rows, summary, out_dir): the objects of generation/manifest.yaml, or
+    every mesh in a folder without one (see manifest_meshes). See the module docstring."""
     from tqdm import tqdm
 
     generation_dir, out_dir = resolve_generation_dir(generation_path)
@@ -208,8 +279,8 @@ def evaluate_generation(generation_path, gt_path=None, jobs=1, n_samples=100000,
         check_output_file(os.path.join(out_dir, name), "results file")
     opts = {"n_samples": int(n_samples), "iou_samples": int(iou_samples), "contains_method": contains_method,
             "data_type": data_type, "gt_root": gt_root}
-    tasks = [(cls, obj, path, os.path.join(gt_root, cls, obj), opts)
-             for cls, obj, path in find_generated_meshes(generation_dir)]
+    listed = manifest_meshes(generation_dir, log)
+    tasks = [(cls, obj, path, os.path.join(gt_root, cls, obj), opts) for cls, obj, path, error in listed if not error]
     if jobs <= 1:
         rows = [evaluate_object(t) for t in tqdm(tasks, desc="evaluate", disable=not progress)]
     else:
@@ -217,6 +288,9 @@ def evaluate_generation(generation_path, gt_path=None, jobs=1, n_samples=100000,
         with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker) as pool:
             rows = list(tqdm(pool.map(evaluate_object, tasks, chunksize=1), total=len(tasks), desc="evaluate",
                              disable=not progress))
+    done = iter(rows)     # the manifest's order; objects without a mesh to score get a row with their error
+    rows = [next(done) if not error else {"class": cls, "id": obj, "error": error, "seconds": 0.0}
+            for cls, obj, _, error in listed]
     names = _class_names(gt_root)
     return rows, summarize(rows, names), out_dir
 

@@ -46,19 +46,17 @@ from collections import namedtuple
 import numpy as np
 import torch
 import torch.nn.functional as F
-from captum.attr import GuidedBackprop, IntegratedGradients, LayerGradCam, LayerGradientXActivation
-from scipy.stats import spearmanr
 from torch import nn
-from torchvision.ops import FrozenBatchNorm2d
 
+from modules.attribution.methods import IMAGE_METHODS as METHODS
+from modules.attribution.methods import IMAGE_TARGETS as TARGETS  # noqa: F401  (images.TARGETS, for callers)
+from modules.attribution.methods import captum_attr
 from modules.geometry.chamfer import chamfer_distance
 from modules.geometry.meshes import Meshes
 from modules.geometry.sample_points_from_meshes import sample_points_from_meshes
 from modules.utils import ShapeLabError
 
 ImageAttribution = namedtuple("ImageAttribution", ["map", "raw"])
-METHODS = ("gradcam", "gradcam++", "hirescam", "gbp", "ig")
-TARGETS = ("loss", "occupancy")
 
 
 # ----------------------------------------------------------------------------- targets
@@ -222,7 +220,7 @@ def gradcam(model, images, target_fn, layer="layer4", **objective_kwargs):
     with attribution_mode(model):
         x = _check_images(images)
         objective = _Objective(model, target_fn, **objective_kwargs)
-        cam = LayerGradCam(objective, resolve_layer(model, layer)).attribute(x, relu_attributions=True)
+        cam = captum_attr().LayerGradCam(objective, resolve_layer(model, layer)).attribute(x, relu_attributions=True)
     return ImageAttribution(_upsample(cam, x.shape[2:])[:, 0].detach(), cam.detach())
 
 
@@ -241,7 +239,7 @@ def hirescam(model, images, target_fn, layer="layer4", **objective_kwargs):
     with attribution_mode(model):
         x = _check_images(images)
         objective = _Objective(model, target_fn, **objective_kwargs)
-        raw = LayerGradientXActivation(objective, resolve_layer(model, layer)).attribute(x)
+        raw = captum_attr().LayerGradientXActivation(objective, resolve_layer(model, layer)).attribute(x)
         cam = F.relu(raw.sum(dim=1, keepdim=True))
     return ImageAttribution(_upsample(cam, x.shape[2:])[:, 0].detach(), cam.detach())
 
@@ -252,7 +250,7 @@ def guided_backprop(model, images, target_fn, **objective_kwargs):
         objective = _Objective(model, target_fn, **objective_kwargs)
         with warnings.catch_warnings():     # Captum announces its temporary ReLU hooks on every call
             warnings.simplefilter("ignore", UserWarning)
-            raw = GuidedBackprop(objective).attribute(x)
+            raw = captum_attr().GuidedBackprop(objective).attribute(x)
     return ImageAttribution(raw[:, :3].abs().amax(dim=1).detach(), raw.detach())
 
 
@@ -263,7 +261,7 @@ def integrated_gradients(model, images, target_fn, n_steps=32, internal_batch_si
     with attribution_mode(model):
         x = _check_images(images)
         objective = _Objective(model, target_fn, **objective_kwargs)
-        ig = IntegratedGradients(objective)
+        ig = captum_attr().IntegratedGradients(objective)
         base = black_baseline(x, black) if baseline is None else baseline.to(x)
         raw, delta = ig.attribute(x, baselines=base, n_steps=int(n_steps),
                                   internal_batch_size=internal_batch_size or max(x.shape[0], 8),
@@ -302,6 +300,7 @@ def display_map(method, attribution_map):
 def randomize_encoder(model, seed=0):
     """A copy of `model` whose image encoder is re-initialised (each module's reset_parameters, as a fresh
     torchvision ResNet); the decoder keeps its trained weights (Adebayo et al.'s model-parameter test)."""
+    from torchvision.ops import FrozenBatchNorm2d  # deferred on purpose: only this check needs torchvision
     clone = copy.deepcopy(model)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -327,6 +326,7 @@ def randomization_check(method, model, images, target_fn, seed=0, trained_map=No
     The maps pass the check when the correlation is far from 1 (they depend on the learned weights). An image
     whose map is constant in either model gets NaN; "mean" averages the others (NaN if none).
     trained_map: the trained model's `attribute(...).map` when already computed (B,H,W)."""
+    from scipy.stats import spearmanr  # deferred on purpose: scipy.stats is a slow import only this check needs
     if trained_map is None:
         trained_map = attribute(method, model, images, target_fn, **kwargs).map
     trained = display_map(method, trained_map).cpu()

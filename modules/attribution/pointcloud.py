@@ -27,9 +27,9 @@ from collections import namedtuple
 
 import torch
 from torch import nn
-from captum.attr import (GuidedBackprop, IntegratedGradients, LayerGradCam, LayerGradientXActivation,
-                         NoiseTunnel)
 
+from modules.attribution.methods import POINT_METHODS as METHODS
+from modules.attribution.methods import captum_attr
 from modules.utils import ShapeLabError
 
 AttributionResult = namedtuple("AttributionResult", ["map", "raw"])
@@ -175,8 +175,9 @@ def resolve_layer(model, layer):
 
 def _run(method, xyz, extra, smoothgrad, stdev, **kwargs):
     if smoothgrad:
-        return NoiseTunnel(method).attribute(xyz, nt_type="smoothgrad", nt_samples=int(smoothgrad),
-                                             stdevs=float(stdev), additional_forward_args=extra, **kwargs)
+        tunnel = captum_attr().NoiseTunnel(method)
+        return tunnel.attribute(xyz, nt_type="smoothgrad", nt_samples=int(smoothgrad), stdevs=float(stdev),
+                                additional_forward_args=extra, **kwargs)
     return method.attribute(xyz, additional_forward_args=extra, **kwargs)
 
 
@@ -190,7 +191,7 @@ def guided_backprop(model, inputs, target_fn, smoothgrad=0, stdev=0.02):
         objective, xyz, rest, aux = _setup(model, inputs, target_fn)
         with warnings.catch_warnings():     # Captum announces its temporary ReLU hooks on every call
             warnings.simplefilter("ignore", UserWarning)
-            raw = _run(GuidedBackprop(objective), xyz, (rest, aux), smoothgrad, stdev)
+            raw = _run(captum_attr().GuidedBackprop(objective), xyz, (rest, aux), smoothgrad, stdev)
     return AttributionResult(raw.sum(dim=1).detach(), raw.detach())
 
 
@@ -204,7 +205,7 @@ def integrated_gradients(model, inputs, target_fn, n_steps=50, baseline=None, sm
     with eval_mode(model):
         objective, xyz, rest, aux = _setup(model, inputs, target_fn)
         base = torch.zeros_like(xyz) if baseline is None else torch.as_tensor(baseline, dtype=xyz.dtype).expand_as(xyz)
-        ig = IntegratedGradients(objective)
+        ig = captum_attr().IntegratedGradients(objective)
         batch = internal_batch_size or max(xyz.shape[0], 8 * xyz.shape[0])
         kwargs = dict(baselines=base, n_steps=int(n_steps), internal_batch_size=batch)
         if return_delta and not smoothgrad:
@@ -221,8 +222,8 @@ def grad_cam(model, inputs, layer, target_fn, relu=True):
     with eval_mode(model):
         module = resolve_layer(model, layer)
         objective, xyz, rest, aux = _setup(model, inputs, target_fn)
-        cam = LayerGradCam(objective, module).attribute(xyz, additional_forward_args=(rest, aux),
-                                                        relu_attributions=relu)
+        cam = captum_attr().LayerGradCam(objective, module).attribute(xyz, additional_forward_args=(rest, aux),
+                                                                      relu_attributions=relu)
     return AttributionResult(cam.reshape(cam.shape[0], -1).detach(), None)
 
 
@@ -232,7 +233,8 @@ def hirescam(model, inputs, layer, target_fn):
     with eval_mode(model):
         module = resolve_layer(model, layer)
         objective, xyz, rest, aux = _setup(model, inputs, target_fn)
-        raw = LayerGradientXActivation(objective, module).attribute(xyz, additional_forward_args=(rest, aux))
+        method = captum_attr().LayerGradientXActivation(objective, module)
+        raw = method.attribute(xyz, additional_forward_args=(rest, aux))
     return AttributionResult(raw.sum(dim=1).detach(), raw.detach())
 
 
@@ -300,9 +302,6 @@ def guided_backprop_features(model, inputs, target_fn):
     out = {f"feature_{i}": feats[f"feature_{i}"] * m for i, m in enumerate(masks)}
     out[f"feature_{len(masks)}"] = feats[f"feature_{len(masks)}"]
     return out, masks
-
-
-METHODS = ("gbp", "ig", "grad_cam", "hirescam")
 
 
 def attribute(method, model, inputs, target_fn, layer=None, n_steps=50, smoothgrad=0, stdev=0.02):

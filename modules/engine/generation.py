@@ -1,9 +1,11 @@
 """What generate.py does for any family: find the checkpoint, rebuild its model from the stored config,
 build the data through the dataset registry, and hand both to the generator registered for the task.
 
-Output: <exp>/evaluation_<ckpt>_@<spec>/generation/... (the generator decides what goes inside) and
-generation_config.yaml next to generation/.
+Output: <exp>/evaluation_<ckpt>_@<spec>/generation/... (the generator decides what goes inside),
+generation_config.yaml next to generation/, and generation/manifest.yaml (modules.evaluation.write_manifest:
+the run's objects, by `object_keys`, and what they were made from, by `mesh_inputs`).
 """
+import json
 import os
 
 import yaml
@@ -93,3 +95,38 @@ def build_dataset(data_cfg, split, generator=None, **overrides):
     if generator is not None and hasattr(generator, "build_inputs"):
         return generator.build_inputs(section, split), section
     return DATASETS.build(section, split), section
+
+
+def object_keys(dataset):
+    """['<class>/<id>', ...]: the folder under generation/ a generator writes for each item of `dataset`, in
+    order (the dataset's object_key(i), else items that are (class, id) pairs or have .group / .name); None when
+    its outputs are not one folder per item (genren's images)."""
+    keys = []
+    for i in range(len(dataset)):
+        if hasattr(dataset, "object_key"):
+            key = dataset.object_key(i)
+        else:
+            item = dataset.items[i] if hasattr(dataset, "items") else None
+            if isinstance(item, tuple) and len(item) == 2:
+                key = item
+            elif hasattr(item, "group") and hasattr(item, "name"):
+                key = (item.group, item.name)
+            else:
+                return None
+        keys.append(f"{key[0]}/{key[1]}")
+    return keys
+
+
+# data keys that choose which objects, or how fast they load, but not what any object's output is
+SELECTION_KEYS = ("root", "categories", "max_items", "max_per_class", "cache", "num_workers")
+
+
+def mesh_inputs(ckpt_path, data, opts):
+    """What a generated object depends on besides its id: the checkpoint (path and modification time: a
+    retrained best.pt differs), the data root and settings, the generator options. generate.py reuses meshes
+    already in a folder only when the folder's manifest records the same (JSON-plain dict)."""
+    plain = {"checkpoint": os.path.abspath(ckpt_path), "checkpoint_mtime": os.path.getmtime(ckpt_path),
+             "data_root": os.path.abspath(str(data.get("root"))),
+             "data": {k: v for k, v in data.items() if k not in SELECTION_KEYS},
+             "options": {k: v for k, v in opts.items() if k not in ("pictures", "overwrite", "batch_points")}}
+    return json.loads(json.dumps(plain, sort_keys=True, default=str))

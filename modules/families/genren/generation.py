@@ -5,10 +5,11 @@ img_recon (vision cycle) writes, per input image NAME.png:
   NAME-texture.png      the inferred 64² UV texture image (most probable hypothesis)
   NAME-rerender.png     the re-render with the most probable pose (RGBA)
   NAME-input.png        the input as the model saw it (64², RGBA)
-  vision_grid.png       input | reconstruction from 3 views | re-render, one row per image
+  vision_grid.png       input | reconstruction from 3 views | re-render, one row per image, titled columns
 shape_recon (graphics cycle) writes, per input shape ID:
   ID-render-K.png       K = 0..n_renders-1 renders with a random pose and a random texture (RGBA)
-  graphics_grid.png     shape (mesh AE) | the renders, one row per shape
+  graphics_grid.png     input points | mesh AE (both grey, shaded, same 3/4 view) | the renders, one row per shape,
+                        titled columns
 Both check every input before writing, and write a new output folder under a temporary name that is renamed at the
 end (nothing half-written); an existing folder is refused unless allow_overwrite, then files are replaced.
 """

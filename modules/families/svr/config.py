@@ -67,7 +67,8 @@ TASK_SCHEMA = {"w_chamfer": "float >= 0", "w_smooth": "float >= 0", "w_edge": "f
 FIT_SCHEMA = {          # fit_data.py's flags (one target, fitted by Adam)
     "lr": "float > 0", "max_iter": "int >= 1", "n_points": "int in [1, 100000]",   # <= fitting.TARGET_POOL
     "w_chamfer": "float >= 0", "w_smooth": "float >= 0", "index": "int >= 0", "gif_frames": "int in [1, 360]",
-    "seed": "int >= 0",
+    "seed": "int >= 0", "init_radius": "float > 0", "smooth_final": "float in (0, 1]", "w_edge": "float >= 0",
+    "w_normal": "float >= 0", "eval_every": "int >= 0",
 }
 EVAL_SCHEMA = {         # eval_model.py's flags
     "vis_freq": "int >= 0", "gifs": "int >= 0", "n_points": "int in [1, 100000]", "max_objects": "int >= 0",
