@@ -54,7 +54,8 @@ def parse_args(argv=None):
                    help="only the first N objects (0: all)")
     p.add_argument("-max_per_class", "--max_per_class", type=flag_type("int >= 0"), default=0,
                    help="only the first N objects of each class (0: all)")
-    p.add_argument("-categories", "--categories", default=None, help="comma-separated names or synsets")
+    p.add_argument("-categories", "--categories", default=None, help="comma-separated names or synsets (default: the checkpoint's training "
+                   "categories on its own data root; every category of another -data_root)")
     p.add_argument("--no_pictures", action="store_true")
     p.add_argument("--overwrite", action="store_true", help="regenerate existing meshes (default: skip them)")
     p.add_argument("-device", "--device", default="auto", help="auto | cpu | cuda[:N]")
@@ -84,6 +85,12 @@ def main(argv=None):
         exp_dir = os.path.join(args.exp_root, plain_name(label, "-ckpt_name"))
     model, cfg = load_trained_model(ckpt_path, device, expect)
     categories = [c for c in args.categories.split(",") if c] if args.categories else None
+    if categories is None and args.data_root and cfg["data"].get("categories") and \
+            os.path.abspath(args.data_root) != os.path.abspath(str(cfg["data"].get("root"))):
+        # the checkpoint's data.categories name its training data; another folder is taken whole
+        categories = []
+        print(f"-data_root {args.data_root}: every category in it (the checkpoint was trained on "
+              f"{', '.join(map(str, cfg['data']['categories']))}; -categories picks some)")
     dataset, data = build_dataset(cfg["data"], args.split, generator, root=args.data_root, format=args.data_type,
                                   categories=categories, max_items=args.max_objects,
                                   max_per_class=args.max_per_class, cache=False)

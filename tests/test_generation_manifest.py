@@ -160,3 +160,21 @@ def test_object_keys_are_the_folders_each_generator_writes(setup, tmp_path):
         def __len__(self):
             return 1
     assert object_keys(Images()) is None
+
+
+def test_another_data_root_is_taken_whole_not_filtered_by_the_training_categories(setup, tmp_path, capsys):
+    """A checkpoint trained on named categories (data.categories) generates every category of a user's own
+    -data_root; its own root keeps the training categories (and -categories picks)."""
+    ckpt = setup / "experiments" / "tiny" / "checkpoints" / "latest.pt"
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    other = "02691156" if SYNSET != "02691156" else "03001627"
+    state["config"]["data"]["categories"] = [other]          # trained on a class the user's folder lacks
+    save_checkpoint(str(ckpt), state)
+    make_tiny_data(str(tmp_path / "user"), n_shapes=4, n_points=600)
+    gen = _generate(setup, "-data_root", str(tmp_path / "user" / "onet"))
+    assert "every category in it" in capsys.readouterr().out
+    manifest = yaml.safe_load((gen / MANIFEST_NAME).read_text())
+    assert manifest["objects"] == [f"{SYNSET}/shape_03"]
+    with pytest.raises(SystemExit) as exit_:                  # its own root: only the training categories
+        _generate(setup, "--overwrite")
+    assert exit_.value.code == 2 and "is empty" in capsys.readouterr().err
