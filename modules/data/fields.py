@@ -313,9 +313,7 @@ class PointsField(Field):
         it = ctx.item
         path = os.path.join(it.dir(), "points.npz") if it.layout == "onet" else \
             humans.frame_paths(it.root, it.group, int(it.name))["points"]
-        pts, occ = onet.read_points_npz(path, ctx.frame)
-        idx = _subsample(len(pts), self.n, ctx.rng, path)
-        pts, occ = pts[idx], occ[idx]
+        pts, occ = onet.read_points_npz(path, ctx.frame, select=lambda n: _subsample(n, self.n, ctx.rng, path))
         if self.float16_noise:
             pts = pts + self.float16_noise * ctx.rng.standard_normal(pts.shape).astype(np.float32)
         return {"": _t(pts), "occ": _t(occ)}

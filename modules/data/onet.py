@@ -65,11 +65,12 @@ def read_loc_scale(path, frame=FRAME):
     return rotate_points(loc, to_canonical_rotation(frame)), scale
 
 
-def read_points_npz(path, frame=FRAME):
+def read_points_npz(path, frame=FRAME, select=None):
     """(points float32 (N,3), occupancies bool (N,)) of a `points.npz`; packed or plain occupancies. Points in
-    the canonical frame (the file is in `frame`)."""
+    the canonical frame (the file is in `frame`). select(N) -> indices: only those rows are converted and
+    turned (a loader drawing 2048 of 100k points per sample would otherwise turn all of them every time)."""
     d = load_npz(path, ["points", "occupancies"], "ONet points.npz")
-    points = check_array(d["points"], (None, 3), path, "points").astype(np.float32)
+    points = check_array(d["points"], (None, 3), path, "points")
     occ = np.asarray(d["occupancies"])
     n = len(points)
     if occ.dtype == np.uint8 and occ.ndim == 1 and len(occ) == (n + 7) // 8 and n != len(occ):
@@ -77,7 +78,10 @@ def read_points_npz(path, frame=FRAME):
     elif occ.shape != (n,):
         raise ShapeLabError(f"{path}: field 'occupancies' must be np.packbits of {n} booleans "
                             f"({(n + 7) // 8} bytes) or {n} values, got dtype {occ.dtype} shape {occ.shape}")
-    return rotate_points(points, to_canonical_rotation(frame)), occ.astype(bool)
+    if select is not None:
+        idx = select(n)
+        points, occ = points[idx], occ[idx]
+    return rotate_points(points.astype(np.float32), to_canonical_rotation(frame)), occ.astype(bool)
 
 
 def write_points_npz(path, points, occupancies, loc=(0, 0, 0), scale=1.0, frame=FRAME):
