@@ -30,7 +30,7 @@ from modules.engine.generation import build_dataset, load_trained_model  # noqa:
 from modules.engine.trainer import train  # noqa: E402
 from modules.families.neural_parts.evaluation import PAPER_DFAUST, REIMPL_DFAUST, evaluate_model  # noqa: E402
 from modules.families.neural_parts.generation import generate_object  # noqa: E402
-from modules.utils import cli_main  # noqa: E402
+from modules.utils import atomic_write, cli_main  # noqa: E402
 
 CFG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs", "neural_parts", "humans.yaml")
 TERMS = ("reconstruction", "normal_consistency", "occupancy", "coverage", "overlap")
@@ -91,10 +91,9 @@ def row_result(a, name, row, common, pics):
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
     res = {"name": name, "steps": steps, "means": {k: float(v) for k, v in means.items()}, "picture": pic,
            "test_frames": len(ds), "budget_s": a.budget_s, "device": device}
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(res, f, indent=1)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(res, f, indent=1)
     return res
 
 

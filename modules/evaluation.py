@@ -38,7 +38,7 @@ from modules.data.npz import check_array, load_npz
 from modules.data.onet import read_pointcloud_npz, read_points_npz
 from modules.geometry.io import load_mesh
 from modules.metrics import eval_mesh, mesh_iou, sample_mesh_surface
-from modules.utils import ShapeLabError, atomic_write, check_output_file
+from modules.utils import ShapeLabError, atomic_write, check_output_file, save_yaml
 
 MESH_NAME = "surface_reconstruction.off"
 GT_MESH_NAMES = ("isosurf_scaled.off", "model.off")
@@ -85,9 +85,7 @@ def write_manifest(generation_dir, info):
     generate.py runs, so an interrupted run is not taken for a finished one) and what the meshes came from
     (checkpoint, data root, split, `inputs`)."""
     path = os.path.join(generation_dir, MANIFEST_NAME)
-    with atomic_write(path) as tmp:
-        with open(tmp, "w") as f:
-            yaml.safe_dump(info, f, sort_keys=False)
+    save_yaml(info, path)
     return path
 
 

@@ -74,7 +74,7 @@ def to_image_batch(images, name="images", size=None, background=(1.0, 1.0, 1.0))
     return torch.stack(out)
 
 
-def _title_band(text, width, height):
+def title_band(text, width, height):
     """(3,height,width) white band with `text` in black, shortened with '...' to fit."""
     band = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(band)
@@ -102,7 +102,7 @@ def save_image_grid(path, images, titles=None, nrow=8, padding=2, pad_value=1.0,
             raise ShapeLabError(f"save_image_grid: {len(titles)} titles for {len(batch)} images")
         h, w = batch.shape[2:]
         band_h = int(title_height or max(12, h // 8))
-        bands = torch.stack([_title_band(t, w, band_h) for t in titles])
+        bands = torch.stack([title_band(t, w, band_h) for t in titles])
         if batch.shape[1] == 4:  # opaque title bands on RGBA tiles
             bands = torch.cat([bands, torch.ones(len(bands), 1, band_h, w)], dim=1)
         batch = torch.cat([bands, batch], dim=2)

@@ -12,7 +12,7 @@ from torchvision.utils import make_grid
 from modules.geometry.soft_rasterizer import look_at_view_transform, project_vertices
 from modules.losses.genren import rotation_angle
 from modules.utils import atomic_write
-from modules.vis.images import _title_band, to_image_batch
+from modules.vis.images import title_band, to_image_batch
 from modules.vis.render import vertex_normals
 
 VIEWS = ((30.0, 20.0), (150.0, 20.0), (270.0, 35.0))     # (azimuth, elevation) of the 3 mesh views
@@ -138,7 +138,7 @@ def _grid(rows, titles, padding=2):
     header = torch.ones(3, band_h + padding, grid.shape[-1])
     for k, title in enumerate(titles):
         x = padding + k * (w + padding)
-        header[:, padding:, x:x + w] = _title_band(title, w, band_h)
+        header[:, padding:, x:x + w] = title_band(title, w, band_h)
     return torch.cat([header, grid], 1)
 
 
